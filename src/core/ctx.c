@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctx.c - struct sotto_ctx: allocator, RNG, clock and logger hooks (core
+ * layer). The context is the only mutable state in libsotto; every layer
+ * above reaches these services through ctx.h. Invariant: after a successful
+ * sotto_ctx_new() every hook is non-NULL, so callers never test for them.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "core/ctx.h"
+
+enum { CTX_LOG_LINE_MAX = 256 };
+
+struct sotto_ctx {
+	struct sotto_allocator allocator; /* every hook set */
+	sotto_rng_fn *rng;
+	void *rng_user;
+	sotto_clock_fn *clock;
+	void *clock_user;
+	sotto_log_fn *log; /* NULL: logging off */
+	void *log_user;
+	enum sotto_log_level log_level;
+};
+
+static void *default_alloc(void *user, size_t size)
+{
+	(void)user;
+	return malloc(size);
+}
+
+static void default_free(void *user, void *ptr)
+{
+	(void)user;
+	free(ptr);
+}
+
+static void *default_secure_alloc(void *user, size_t size)
+{
+	(void)user;
+	return sodium_malloc(size);
+}
+
+static void default_secure_free(void *user, void *ptr)
+{
+	(void)user;
+	sodium_free(ptr); /* wipes before unmapping */
+}
+
+static void default_rng(void *user, uint8_t *buf, size_t len)
+{
+	(void)user;
+	randombytes_buf(buf, len);
+}
+
+static uint64_t default_clock(void *user)
+{
+	(void)user;
+	return uv_hrtime() / 1000000u;
+}
+
+sotto_err sotto_ctx_new(sotto_ctx **out, const struct sotto_ctx_config *config)
+{
+	struct sotto_allocator a = { default_alloc, default_free, default_secure_alloc,
+	                             default_secure_free, NULL };
+	struct sotto_ctx *ctx = NULL;
+
+	if (out == NULL)
+		return SOTTO_ERR_INVALID;
+	*out = NULL;
+	if (sodium_init() < 0)
+		return SOTTO_ERR_INTERNAL;
+	if (config != NULL && config->allocator != NULL) {
+		const struct sotto_allocator *c = config->allocator;
+		a.user = c->user;
+		if (c->alloc != NULL)
+			a.alloc = c->alloc;
+		if (c->free != NULL)
+			a.free = c->free;
+		if (c->secure_alloc != NULL)
+			a.secure_alloc = c->secure_alloc;
+		if (c->secure_free != NULL)
+			a.secure_free = c->secure_free;
+	}
+	ctx = a.alloc(a.user, sizeof(*ctx));
+	if (ctx == NULL)
+		return SOTTO_ERR_NOMEM;
+	*ctx = (struct sotto_ctx){
+		.allocator = a,
+		.rng = default_rng,
+		.clock = default_clock,
+		.log_level = SOTTO_LOG_INFO,
+	};
+	if (config != NULL) {
+		if (config->rng != NULL) {
+			ctx->rng = config->rng;
+			ctx->rng_user = config->rng_user;
+		}
+		if (config->clock != NULL) {
+			ctx->clock = config->clock;
+			ctx->clock_user = config->clock_user;
+		}
+		ctx->log = config->log;
+		ctx->log_user = config->log_user;
+		ctx->log_level = config->log_level;
+	}
+	*out = ctx;
+	return SOTTO_OK;
+}
+
+void sotto_ctx_free(sotto_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	struct sotto_allocator a = ctx->allocator;
+	a.free(a.user, ctx);
+}
+
+void *ctx_alloc(struct sotto_ctx *ctx, size_t size)
+{
+	if (size == 0)
+		return NULL;
+	return ctx->allocator.alloc(ctx->allocator.user, size);
+}
+
+void *ctx_calloc(struct sotto_ctx *ctx, size_t n, size_t size)
+{
+	if (n == 0 || size == 0 || n > SIZE_MAX / size)
+		return NULL;
+	void *p = ctx_alloc(ctx, n * size);
+	if (p != NULL)
+		memset(p, 0, n * size);
+	return p;
+}
+
+void ctx_free(struct sotto_ctx *ctx, void *ptr)
+{
+	if (ptr != NULL)
+		ctx->allocator.free(ctx->allocator.user, ptr);
+}
+
+void *ctx_secure_alloc(struct sotto_ctx *ctx, size_t size)
+{
+	if (size == 0)
+		return NULL;
+	return ctx->allocator.secure_alloc(ctx->allocator.user, size);
+}
+
+void ctx_secure_free(struct sotto_ctx *ctx, void *ptr)
+{
+	if (ptr != NULL)
+		ctx->allocator.secure_free(ctx->allocator.user, ptr);
+}
+
+void ctx_random(struct sotto_ctx *ctx, uint8_t *buf, size_t len)
+{
+	if (len > 0)
+		ctx->rng(ctx->rng_user, buf, len);
+}
+
+uint64_t ctx_now_ms(struct sotto_ctx *ctx)
+{
+	return ctx->clock(ctx->clock_user);
+}
+
+bool ctx_log_enabled(const struct sotto_ctx *ctx, enum sotto_log_level level)
+{
+	return ctx->log != NULL && level <= ctx->log_level;
+}
+
+void ctx_log(struct sotto_ctx *ctx, enum sotto_log_level level, const char *fmt, ...)
+{
+	char line[CTX_LOG_LINE_MAX];
+	va_list ap;
+
+	if (!ctx_log_enabled(ctx, level))
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	ctx->log(ctx->log_user, level, line);
+}
