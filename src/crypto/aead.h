@@ -25,7 +25,7 @@ enum {
 };
 
 /* The largest plaintext either cipher accepts here (far above any sotto record). */
-#define AEAD_PLAINTEXT_MAX ((size_t)1 << 32)
+#define AEAD_PLAINTEXT_MAX ((size_t)UINT32_MAX - AEAD_TAG_LEN)
 
 /*
  * ct[0 .. pt_len+16) = ChaCha20-Poly1305-IETF(key, nonce, ad, pt).

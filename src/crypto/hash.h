@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
 #include <sotto/sotto.h>
 
 enum {
@@ -38,7 +39,7 @@ SOTTO_NODISCARD sotto_err blake2b(uint8_t *out, size_t out_len, const uint8_t *i
 
 /* Incremental unkeyed BLAKE2b-512 (the Noise HASH). */
 struct blake2b_state {
-	_Alignas(64) uint8_t opaque[384]; /* libsodium's state; may hold secrets */
+	crypto_generichash_blake2b_state s; /* libsodium's state; may hold secrets */
 };
 void blake2b_init(struct blake2b_state *st);
 void blake2b_update(struct blake2b_state *st, const uint8_t *in, size_t in_len);
