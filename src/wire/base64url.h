@@ -16,7 +16,7 @@
 
 #include <sotto/sotto.h>
 
-/* Characters needed to encode bin_len bytes, not counting the NUL. */
+/* Characters needed to encode bin_len bytes, not counting the NUL (SIZE_MAX on overflow). */
 size_t base64url_encoded_len(size_t bin_len);
 
 /* Largest number of bytes that text_len characters can decode to. */
