@@ -14,8 +14,11 @@
  * After two messages noise_nk_split() yields one cipher state per direction
  * and the handshake hash h, which upper layers use as the session identifier
  * (channel binding, Noise §11.2). Ephemeral keys come from the context RNG,
- * so a scripted RNG replays the published vectors. All handshake secrets live
- * in secure memory and are wiped when the handshake is freed.
+ * so a scripted RNG replays the published vectors. Handshake secrets live in
+ * one ordinary heap object that is explicitly wiped after the last message,
+ * on any error, at Split() and when freed (short-lived secrets: a guarded
+ * sodium_malloc region per handshake would cost about a quarter of the
+ * handshake rate).
  */
 #ifndef SOTTO_NET_NOISE_H
 #define SOTTO_NET_NOISE_H
@@ -57,16 +60,18 @@ void noise_cipher_init(struct noise_cipher *c, const uint8_t k[static NOISE_KEY_
  * Errors: SOTTO_ERR_NONCE_EXHAUSTED (n reached 2^64-1; the state must be
  * discarded), SOTTO_ERR_TOO_LARGE (pt_len > NOISE_PAYLOAD_MAX).
  */
-SOTTO_NODISCARD sotto_err noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad, size_t ad_len,
-                                               const uint8_t *pt, size_t pt_len, uint8_t *ct);
+SOTTO_NODISCARD sotto_err noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad,
+                                               size_t ad_len, const uint8_t *pt, size_t pt_len,
+                                               uint8_t *ct);
 
 /*
  * DecryptWithAd: pt[0 .. ct_len-16) = DECRYPT(k, n, ad, ct), n++ on success
  * only; pt may equal ct. Errors: SOTTO_ERR_AUTH (n unchanged, pt zeroed),
  * SOTTO_ERR_NONCE_EXHAUSTED, SOTTO_ERR_TOO_LARGE (ct_len > NOISE_MSG_MAX).
  */
-SOTTO_NODISCARD sotto_err noise_cipher_decrypt(struct noise_cipher *c, const uint8_t *ad, size_t ad_len,
-                                               const uint8_t *ct, size_t ct_len, uint8_t *pt);
+SOTTO_NODISCARD sotto_err noise_cipher_decrypt(struct noise_cipher *c, const uint8_t *ad,
+                                               size_t ad_len, const uint8_t *ct, size_t ct_len,
+                                               uint8_t *pt);
 
 /* Rekey(): k = first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros(32)); n unchanged. */
 void noise_cipher_rekey(struct noise_cipher *c);
@@ -86,7 +91,7 @@ struct noise_nk;
 /*
  * Initialize(): starts an NK handshake. The initiator passes the responder's
  * static public key as rs (s NULL); the responder passes its static key pair
- * as s (rs NULL; the pair is copied into secure memory). prologue may be NULL
+ * as s (rs NULL; the pair is copied, and the copy wiped). prologue may be NULL
  * when prologue_len is 0. *out is NULL first and owns the handshake on success.
  * Errors: SOTTO_ERR_INVALID (wrong key for the role, prologue too long),
  * SOTTO_ERR_NOMEM.
@@ -96,9 +101,37 @@ SOTTO_NODISCARD sotto_err noise_nk_new(struct sotto_ctx *ctx, enum noise_role ro
                                        const struct x25519_keypair *SOTTO_NULLABLE s,
                                        const uint8_t *SOTTO_NULLABLE rs, struct noise_nk **out);
 
+/*
+ * The NK family, for replaying the published vectors of its variants:
+ * NK1 defers es to the second message; NKpsk0/NKpsk2 add a 32-byte pre-shared
+ * key mixed before the first / after the last token of message 1 / 2.
+ */
+enum noise_pattern {
+	NOISE_PATTERN_NK = 0,
+	NOISE_PATTERN_NK1 = 1,
+	NOISE_PATTERN_NKPSK0 = 2,
+	NOISE_PATTERN_NKPSK2 = 3,
+};
+
+/*
+ * As noise_nk_new() for any pattern of the family, with the protocol name
+ * Noise_<pattern>_25519_ChaChaPoly_BLAKE2b. psk (32 bytes, copied, and the
+ * copy wiped) is required by the psk patterns and must be NULL for the others.
+ * Errors: SOTTO_ERR_INVALID (also an unknown pattern or a psk mismatch),
+ * SOTTO_ERR_NOMEM.
+ */
+SOTTO_NODISCARD sotto_err noise_nk_new_pattern(
+        struct sotto_ctx *ctx, enum noise_pattern pattern, enum noise_role role,
+        const uint8_t *SOTTO_NULLABLE prologue, size_t prologue_len,
+        const struct x25519_keypair *SOTTO_NULLABLE s, const uint8_t *SOTTO_NULLABLE rs,
+        const uint8_t *SOTTO_NULLABLE psk, struct noise_nk **out);
+
 void noise_nk_free(struct noise_nk *SOTTO_NULLABLE hs);
 
-/* Bytes of the next handshake message that carries payload_len bytes. */
+/*
+ * Bytes of the next handshake message that carries payload_len bytes; 0 when
+ * no message is due (handshake complete or dead).
+ */
 size_t noise_nk_message_len(const struct noise_nk *hs, size_t payload_len);
 
 /*
@@ -130,7 +163,9 @@ bool noise_nk_is_complete(const struct noise_nk *hs);
 
 /*
  * Split(): gives this side's sending and receiving cipher states and the
- * handshake hash h (GetHandshakeHash). Errors: SOTTO_ERR_STATE (incomplete).
+ * handshake hash h (GetHandshakeHash). It works once: it wipes the
+ * handshake's keys, and a second call fails. The outputs are zeroed first.
+ * Errors: SOTTO_ERR_STATE (incomplete, dead or already split).
  */
 SOTTO_NODISCARD sotto_err noise_nk_split(struct noise_nk *hs, struct noise_cipher *send,
                                          struct noise_cipher *recv,
