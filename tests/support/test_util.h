@@ -4,8 +4,8 @@
  * an allocator that fails on demand, a scripted RNG and a manual clock.
  * Test code only; never linked into libsotto.
  */
-#ifndef SOTTO_TESTS_TEST_UTIL_H
-#define SOTTO_TESTS_TEST_UTIL_H
+#ifndef SOTTO_SUPPORT_TEST_UTIL_H
+#define SOTTO_SUPPORT_TEST_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,4 +62,4 @@ uint64_t tu_clock_read(void *user);
 /* A context with the given hooks (any may be NULL); fails the test on error. */
 sotto_ctx *tu_ctx(struct tu_alloc *alloc, struct tu_rng *rng, uint64_t *clock_ms);
 
-#endif /* SOTTO_TESTS_TEST_UTIL_H */
+#endif /* SOTTO_SUPPORT_TEST_UTIL_H */
