@@ -8,8 +8,10 @@
  * padding (43 characters); the client pins it and NK fails against any other
  * key. host is a DNS name (letters, digits, '-', '.', labels of 1..63
  * characters, at most 253 characters), a dotted IPv4 address, or an IPv6
- * address in brackets. port is a decimal number 1..65535 without sign or
- * leading zeros. Parsing never touches the network.
+ * address in brackets; a name whose last label is all digits must be a dotted
+ * IPv4 address (four parts 0..255 without leading zeros). port is a decimal
+ * number 1..65535 without sign or leading zeros. Parsing never touches the
+ * network.
  */
 #ifndef SOTTO_NET_ADDR_H
 #define SOTTO_NET_ADDR_H
