@@ -76,6 +76,8 @@ enum sotto_err {
 	SOTTO_ERR_CANCELLED = 24,      /* the operation was cancelled locally */
 	SOTTO_ERR_TRAILING = 25,       /* bytes left over after a complete value */
 	SOTTO_ERR_ENCODING = 26,       /* malformed text encoding (base64url, hex) */
+	SOTTO_ERR_TOO_FAR_AHEAD = 27,  /* a message skips more messages than allowed */
+	SOTTO_ERR_USED = 28,           /* a one-time object was already used */
 };
 typedef enum sotto_err sotto_err;
 

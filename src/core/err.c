@@ -37,6 +37,8 @@ const char *sotto_strerror(sotto_err err)
 	case SOTTO_ERR_CANCELLED: return "cancelled";
 	case SOTTO_ERR_TRAILING: return "unexpected trailing bytes";
 	case SOTTO_ERR_ENCODING: return "malformed encoding";
+	case SOTTO_ERR_TOO_FAR_AHEAD: return "message is too far ahead: too many skipped messages";
+	case SOTTO_ERR_USED: return "already used";
 	}
 	return "unknown error";
 }
