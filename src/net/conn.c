@@ -402,6 +402,31 @@ out:
 	conn_release(c);
 }
 
+/*
+ * A host that is a numeric IPv4 or IPv6 address needs no resolver (whose
+ * requests run on libuv's thread pool): connect at once. Returns false when
+ * the host is a name. A connect that fails at once ends the connection with
+ * SOTTO_ERR_CONNECT through on_close, as a refused one does.
+ */
+static bool dial_numeric(struct net_conn *c, const struct net_addr *addr)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} a;
+
+	if (uv_ip4_addr(addr->host, addr->port, &a.in4) != 0 &&
+	    uv_ip6_addr(addr->host, addr->port, &a.in6) != 0)
+		return false;
+	c->phase = CONN_CONNECTING;
+	if (uv_tcp_connect(&c->connect, &c->tcp, &a.sa, on_connected) != 0)
+		conn_end(c, SOTTO_ERR_CONNECT, false);
+	else
+		c->n_pending++;
+	return true;
+}
+
 sotto_err net_conn_dial(struct sotto_ctx *ctx, uv_loop_t *loop, const struct net_addr *addr,
                         const struct net_conn_config *config,
                         const struct net_conn_callbacks *callbacks, struct net_conn **out)
@@ -421,6 +446,10 @@ sotto_err net_conn_dial(struct sotto_ctx *ctx, uv_loop_t *loop, const struct net
 	if ((rc = net_session_new_client(ctx, &cfg.session, addr->key, &c->session)) != SOTTO_OK ||
 	    (rc = conn_start_handshake_timer(c, cfg.handshake_timeout_ms)) != SOTTO_OK)
 		goto out;
+	if (dial_numeric(c, addr)) {
+		*out = c;
+		goto out;
+	}
 	(void)snprintf(port, sizeof(port), "%u", (unsigned)addr->port);
 	if (uv_getaddrinfo(loop, &c->resolve, on_resolved, addr->host, port, &hints) != 0) {
 		rc = SOTTO_ERR_IO;
