@@ -27,8 +27,8 @@
  *   398     2       S, skipped keys
  *   400     68 x S  header key (32), n (4), message key (32), oldest first
  *
- * Invariants. The whole state, skipped-key store included, is one secure
- * allocation made when the session is, so neither direction ever allocates.
+ * Invariants. The fixed part of the state (keys, counters, AD) is one small
+ * secure allocation made when the session is, and sending never allocates.
  * Fields whose flag is clear are zero. Valid flag sets are the inviter's
  * first state (none), the joiner's first state (DHr, CKs, HKs) and every
  * later state (all five).
@@ -41,16 +41,25 @@
  * bounds, not by its keys: the keys are derived again when the range is
  * committed, which happens only after the body has authenticated. Skipping
  * thus costs two chain steps per skipped key, while a message that arrives
- * in order costs one, and the store is never copied. Every temporary is
- * wiped at the single exit of ratchet_decrypt().
+ * in order costs one. The number of keys a message will store is known once
+ * its header has opened, so a larger store, if one is needed, is allocated
+ * after the body has authenticated (a forgery never allocates) and before
+ * anything is committed: SOTTO_ERR_NOMEM also leaves the state unchanged.
+ * Every temporary is wiped at the single exit of ratchet_decrypt().
  *
- * The skipped-key store is a ring of RATCHET_SKIPPED_MAX entries, oldest
- * first, so evicting the oldest is O(1). Keys of one receiving chain share a
- * header key and sit next to each other (a chain stops gaining skipped keys
- * once the next one starts); each entry carries the serial of its chain
- * ("run") so header trial decryption tries each distinct header key once,
- * without comparing keys. Entries at positions >= n_skipped hold nothing
- * secret: every vacated slot is wiped.
+ * The skipped-key store is a second secure allocation that exists only
+ * while it holds keys, so a session with none pins one page of locked
+ * memory rather than the bound's 72 KB. It is a ring, oldest first, so
+ * evicting the oldest is O(1); it grows through the capacities in
+ * skipped_caps by allocating the larger ring, moving the keys into it,
+ * wiping and freeing the old one (never realloc), evicts only at
+ * RATCHET_SKIPPED_MAX, and is wiped and freed when its last key goes. Keys
+ * of one receiving chain share a header key and sit next to each other, in
+ * ascending n (a chain stops gaining skipped keys once the next one starts);
+ * each entry carries the serial of its chain ("run") so header trial
+ * decryption tries each distinct header key once, without comparing keys.
+ * Entries at positions >= n_skipped hold nothing secret: every vacated slot
+ * is wiped.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -110,23 +119,45 @@ struct ratchet_skipped {
 };
 
 struct ratchet {
-	struct sotto_ctx *ctx;     /* borrowed: RNG for DH steps, allocator for free */
-	struct x25519_keypair dhs; /* DHs (secret priv) */
-	uint8_t dhr[KEY_LEN];      /* DHr, the peer's ratchet public key */
-	uint8_t rk[KEY_LEN];       /* RK (secret) */
-	uint8_t cks[KEY_LEN];      /* CKs (secret) */
-	uint8_t ckr[KEY_LEN];      /* CKr (secret) */
-	uint8_t hks[KEY_LEN];      /* HKs (secret) */
-	uint8_t hkr[KEY_LEN];      /* HKr (secret) */
-	uint8_t nhks[KEY_LEN];     /* NHKs (secret) */
-	uint8_t nhkr[KEY_LEN];     /* NHKr (secret) */
-	uint8_t ad[PROTO_AD_LEN];  /* AD */
-	uint32_t ns, nr, pn;       /* Ns, Nr, PN */
-	uint32_t run;              /* serial of the receiving chain (HKr) */
-	uint8_t flags;             /* FLAG_* */
-	size_t head;               /* ring index of the oldest skipped key */
-	size_t n_skipped;          /* skipped keys stored, <= RATCHET_SKIPPED_MAX */
-	struct ratchet_skipped skipped[RATCHET_SKIPPED_MAX]; /* ring, oldest at head */
+	struct sotto_ctx *ctx;           /* borrowed: RNG for DH steps, allocator for free */
+	struct x25519_keypair dhs;       /* DHs (secret priv) */
+	uint8_t dhr[KEY_LEN];            /* DHr, the peer's ratchet public key */
+	uint8_t rk[KEY_LEN];             /* RK (secret) */
+	uint8_t cks[KEY_LEN];            /* CKs (secret) */
+	uint8_t ckr[KEY_LEN];            /* CKr (secret) */
+	uint8_t hks[KEY_LEN];            /* HKs (secret) */
+	uint8_t hkr[KEY_LEN];            /* HKr (secret) */
+	uint8_t nhks[KEY_LEN];           /* NHKs (secret) */
+	uint8_t nhkr[KEY_LEN];           /* NHKr (secret) */
+	uint8_t ad[PROTO_AD_LEN];        /* AD */
+	uint32_t ns, nr, pn;             /* Ns, Nr, PN */
+	uint32_t run;                    /* serial of the receiving chain (HKr) */
+	uint8_t flags;                   /* FLAG_* */
+	size_t head;                     /* ring index of the oldest skipped key, < cap */
+	size_t n_skipped;                /* skipped keys stored, <= cap */
+	size_t cap;                      /* entries of skipped: 0 or one of skipped_caps */
+	struct ratchet_skipped *skipped; /* owned secure ring of cap entries; NULL when empty */
+};
+
+/*
+ * Capacities of the skipped-key store, smallest first, the last the bound.
+ * sodium_malloc hands out whole pages and keeps a 16-byte canary in front
+ * of the block, so the first step fills one 4 KiB page (56 keys: a few lost
+ * messages), the second four (227), and a store that outgrows those is
+ * heading for the bound anyway. Growing by about four keeps a store within
+ * a few times what it holds and copies each key at most twice.
+ */
+enum { STORE_PAGE_LEN = 4096, STORE_CANARY_LEN = 16 };
+#define STORE_CAP_OF_PAGES(n_pages)                                                                \
+	(((n_pages)*STORE_PAGE_LEN - STORE_CANARY_LEN) / sizeof(struct ratchet_skipped))
+static const size_t skipped_caps[] = {STORE_CAP_OF_PAGES(1), STORE_CAP_OF_PAGES(4),
+                                      RATCHET_SKIPPED_MAX};
+_Static_assert(STORE_CAP_OF_PAGES(4) < RATCHET_SKIPPED_MAX, "capacities ascend to the bound");
+
+/* A larger store made before a decryption commits; skipped_grow_commit() installs it. */
+struct skipped_grow {
+	struct ratchet_skipped *ring; /* owned secure allocation of cap entries, or NULL */
+	size_t cap;
 };
 
 /* A decoded header (§3.6). */
@@ -165,6 +196,7 @@ struct ratchet_rx {
 	uint8_t recv[KDF_RK_LEN];  /* RX_NEXT: RK, CKr, NHKr of the receiving half */
 	uint8_t send[KDF_RK_LEN];  /* RX_NEXT: RK, CKs, NHKs of the sending half */
 	struct x25519_keypair dhs; /* RX_NEXT: the new DHs */
+	struct skipped_grow grow;  /* a larger store for the keys to skip, if needed */
 };
 
 size_t ratchet_message_len(size_t pt_len)
@@ -176,41 +208,118 @@ size_t ratchet_message_len(size_t pt_len)
 
 /* ---- the skipped-key store ---- */
 
+/* Ring slot of entry i (0 = oldest); head < cap and i < cap, so one wrap at most. */
+static size_t skipped_slot(const struct ratchet *r, size_t i)
+{
+	size_t slot = r->head + i;
+
+	return slot >= r->cap ? slot - r->cap : slot;
+}
+
 static struct ratchet_skipped *skipped_at(struct ratchet *r, size_t i)
 {
-	return &r->skipped[(r->head + i) % RATCHET_SKIPPED_MAX];
+	return &r->skipped[skipped_slot(r, i)];
 }
 
 static const struct ratchet_skipped *skipped_at_c(const struct ratchet *r, size_t i)
 {
-	return &r->skipped[(r->head + i) % RATCHET_SKIPPED_MAX];
+	return &r->skipped[skipped_slot(r, i)];
 }
 
-/* A new newest entry, evicting the oldest when the store is full. */
+/* Wipes the stored keys and frees the store; the state then holds none. */
+static void skipped_release(struct ratchet *r)
+{
+	for (size_t i = 0; i < r->n_skipped; i++)
+		sodium_memzero(skipped_at(r, i), sizeof(struct ratchet_skipped));
+	ctx_secure_free(r->ctx, r->skipped);
+	r->skipped = NULL;
+	r->cap = 0;
+	r->head = 0;
+	r->n_skipped = 0;
+}
+
+/*
+ * Makes room for n_new more keys without touching r: when the store would
+ * outgrow its capacity below the bound (at the bound the oldest are evicted
+ * instead), g gets a ring of the smallest capacity that holds them. g must
+ * be empty. Errors: SOTTO_ERR_NOMEM.
+ */
+static sotto_err skipped_reserve(const struct ratchet *r, size_t n_new, struct skipped_grow *g)
+{
+	size_t need = n_new < RATCHET_SKIPPED_MAX - r->n_skipped ? r->n_skipped + n_new
+	                                                         : RATCHET_SKIPPED_MAX;
+	size_t step = 0;
+
+	if (need <= r->cap)
+		return SOTTO_OK;
+	while (skipped_caps[step] < need) /* ends: the last step is the bound */
+		step++;
+	/* At most RATCHET_SKIPPED_MAX entries of 72 bytes: the product cannot wrap. */
+	g->ring = ctx_secure_alloc(r->ctx, skipped_caps[step] * sizeof(struct ratchet_skipped));
+	if (g->ring == NULL)
+		return SOTTO_ERR_NOMEM;
+	g->cap = skipped_caps[step];
+	return SOTTO_OK;
+}
+
+/* Installs g's ring, if any: the keys move in oldest first; the old ring is wiped and freed. */
+static void skipped_grow_commit(struct ratchet *r, struct skipped_grow *g)
+{
+	size_t n = r->n_skipped;
+
+	if (g->ring == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		g->ring[i] = *skipped_at_c(r, i);
+	skipped_release(r);
+	r->skipped = g->ring;
+	g->ring = NULL; /* moved */
+	r->cap = g->cap;
+	r->n_skipped = n;
+}
+
+/* Frees a ring that was never installed; it holds nothing secret. */
+static void skipped_grow_drop(struct sotto_ctx *ctx, struct skipped_grow *g)
+{
+	ctx_secure_free(ctx, g->ring);
+	g->ring = NULL;
+	g->cap = 0;
+}
+
+/*
+ * A new newest entry, evicting the oldest when the store is full, which
+ * skipped_reserve() leaves it only at the bound.
+ */
 static struct ratchet_skipped *skipped_append(struct ratchet *r)
 {
-	if (r->n_skipped == RATCHET_SKIPPED_MAX) {
+	if (r->n_skipped == r->cap) {
+		(void)SOTTO_INVARIANT(r->cap == RATCHET_SKIPPED_MAX);
 		sodium_memzero(skipped_at(r, 0), sizeof(struct ratchet_skipped));
-		r->head = (r->head + 1) % RATCHET_SKIPPED_MAX;
+		r->head = skipped_slot(r, 1);
 		r->n_skipped--;
 	}
 	return skipped_at(r, r->n_skipped++);
 }
 
-/* Deletes entry i, closing the gap from whichever side is shorter. */
+/*
+ * Deletes entry i, closing the gap from whichever side is shorter; frees
+ * the store when that was its last key.
+ */
 static void skipped_remove(struct ratchet *r, size_t i)
 {
 	if (i < r->n_skipped / 2) {
 		for (size_t j = i; j > 0; j--)
 			*skipped_at(r, j) = *skipped_at(r, j - 1);
 		sodium_memzero(skipped_at(r, 0), sizeof(struct ratchet_skipped));
-		r->head = (r->head + 1) % RATCHET_SKIPPED_MAX;
+		r->head = skipped_slot(r, 1);
 	} else {
 		for (size_t j = i; j + 1 < r->n_skipped; j++)
 			*skipped_at(r, j) = *skipped_at(r, j + 1);
 		sodium_memzero(skipped_at(r, r->n_skipped - 1), sizeof(struct ratchet_skipped));
 	}
 	r->n_skipped--;
+	if (r->n_skipped == 0)
+		skipped_release(r);
 }
 
 /* The entry in [from, to) with number n; entries of one run are in ascending n. */
@@ -350,9 +459,9 @@ static sotto_err ratchet_alloc(struct sotto_ctx *ctx, struct ratchet **out)
 	*out = NULL;
 	if (r == NULL)
 		return SOTTO_ERR_NOMEM;
-	/* The ring's slots are written before they are read; see the invariants. */
-	memset(r, 0, offsetof(struct ratchet, skipped));
+	memset(r, 0, sizeof(*r));
 	r->ctx = ctx;
+	r->skipped = NULL; /* no store until a key must be kept */
 	*out = r;
 	return SOTTO_OK;
 }
@@ -362,9 +471,8 @@ void ratchet_free(struct ratchet *r)
 	if (r == NULL)
 		return;
 	struct sotto_ctx *ctx = r->ctx;
-	for (size_t i = 0; i < r->n_skipped; i++)
-		sodium_memzero(skipped_at(r, i), sizeof(struct ratchet_skipped));
-	sodium_memzero(r, offsetof(struct ratchet, skipped));
+	skipped_release(r);
+	sodium_memzero(r, sizeof(*r));
 	ctx_secure_free(ctx, r);
 }
 
@@ -594,7 +702,10 @@ static sotto_err rx_current(struct ratchet *r, const struct ratchet_msg *m, stru
 	chain_to(r->ckr, h->n - r->nr, rx->ck, rx->mk);
 	if ((rc = body_open(r, m, rx->mk, pt)) != SOTTO_OK)
 		return rc;
+	if ((rc = skipped_reserve(r, h->n - r->nr, &rx->grow)) != SOTTO_OK)
+		return rc;
 	/* commit */
+	skipped_grow_commit(r, &rx->grow);
 	struct skip_range skip = {r->ckr, r->nr, h->n};
 	skipped_push_range(r, &skip, r->hkr, r->run);
 	memcpy(r->ckr, rx->ck, KEY_LEN);
@@ -603,10 +714,11 @@ static sotto_err rx_current(struct ratchet *r, const struct ratchet_msg *m, stru
 }
 
 /* Step 2 commit: store skipped keys of both chains, then the DH ratchet step. */
-static void rx_commit_next(struct ratchet *r, const struct ratchet_rx *rx, bool skip_old)
+static void rx_commit_next(struct ratchet *r, struct ratchet_rx *rx, bool skip_old)
 {
 	const struct ratchet_header *h = &rx->hdr;
 
+	skipped_grow_commit(r, &rx->grow);
 	if (skip_old) {
 		struct skip_range old = {r->ckr, r->nr, h->pn};
 		skipped_push_range(r, &old, r->hkr, r->run);
@@ -642,9 +754,10 @@ static sotto_err rx_next(struct ratchet *r, const struct ratchet_msg *m, struct 
 {
 	const struct ratchet_header *h = &rx->hdr;
 	bool skip_old = (r->flags & FLAG_CKR) != 0 && h->pn > r->nr;
+	size_t n_old = skip_old ? h->pn - r->nr : 0; /* keys to skip in the old chain */
 	sotto_err rc;
 
-	if ((skip_old && h->pn - r->nr > RATCHET_MAX_SKIP) || h->n > RATCHET_MAX_SKIP)
+	if (n_old > RATCHET_MAX_SKIP || h->n > RATCHET_MAX_SKIP)
 		return SOTTO_ERR_TOO_FAR_AHEAD;
 	/* (RK, CKr, NHKr) = KDF_RK(RK, DH(DHs, DHr)) */
 	if ((rc = x25519_dh(rx->shared, r->dhs.priv, h->dh)) != SOTTO_OK)
@@ -653,6 +766,9 @@ static sotto_err rx_next(struct ratchet *r, const struct ratchet_msg *m, struct 
 		return rc;
 	chain_to(rx->recv + KEY_LEN, h->n, rx->ck, rx->mk);
 	if ((rc = body_open(r, m, rx->mk, pt)) != SOTTO_OK)
+		return rc;
+	/* Before the key pair is drawn, so SOTTO_ERR_NOMEM draws no random bytes either. */
+	if ((rc = skipped_reserve(r, n_old + h->n, &rx->grow)) != SOTTO_OK)
 		return rc;
 	/* DHs = new key pair; (RK, CKs, NHKs) = KDF_RK(RK, DH(DHs, DHr)) */
 	x25519_keypair_generate(r->ctx, &rx->dhs);
@@ -672,6 +788,8 @@ sotto_err ratchet_decrypt(struct ratchet *r, const uint8_t *msg, size_t msg_len,
 	size_t plain_len = 0, wipe_len = 0;
 	sotto_err rc;
 
+	rx.grow.ring = NULL;
+	rx.grow.cap = 0;
 	*pt_len = 0;
 	if ((rc = msg_parse(msg, msg_len, &m)) != SOTTO_OK)
 		goto out;
@@ -694,6 +812,7 @@ sotto_err ratchet_decrypt(struct ratchet *r, const uint8_t *msg, size_t msg_len,
 out:
 	if (rc != SOTTO_OK && wipe_len > 0)
 		sodium_memzero(pt, wipe_len);
+	skipped_grow_drop(r->ctx, &rx.grow);
 	sodium_memzero(&rx, sizeof(rx));
 	return rc;
 }
@@ -734,8 +853,12 @@ sotto_err ratchet_serialize(const struct ratchet *r, uint8_t *out, size_t out_ca
 	return wire_writer_finish(&w, out_len);
 }
 
-/* Reads every field of §3.7 into r (fresh from ratchet_alloc); no checks but lengths. */
-static sotto_err state_read(struct ratchet *r, const uint8_t *in, size_t in_len, uint8_t *version)
+/*
+ * Reads every field of §3.7 into r (fresh from ratchet_alloc, with room for
+ * n_keys skipped keys, the count in_len implies); no checks but lengths.
+ */
+static sotto_err state_read(struct ratchet *r, const uint8_t *in, size_t in_len, size_t n_keys,
+                            uint8_t *version)
 {
 	uint8_t *keys[] = {r->dhs.priv, r->dhs.pub, r->dhr, r->rk,   r->cks,
 	                   r->ckr,      r->hks,     r->hkr, r->nhks, r->nhkr};
@@ -750,10 +873,10 @@ static sotto_err state_read(struct ratchet *r, const uint8_t *in, size_t in_len,
 	r->nr = wire_reader_u32(&rd);
 	r->pn = wire_reader_u32(&rd);
 	wire_reader_copy(&rd, r->ad, PROTO_AD_LEN);
-	size_t n = wire_reader_u16(&rd);
-	if (n > RATCHET_SKIPPED_MAX)
+	/* S must account for every byte, and so is at most RATCHET_SKIPPED_MAX. */
+	if (wire_reader_u16(&rd) != n_keys)
 		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
-	for (size_t i = 0; i < n && wire_reader_error(&rd) == SOTTO_OK; i++) {
+	for (size_t i = 0; i < n_keys && wire_reader_error(&rd) == SOTTO_OK; i++) {
 		struct ratchet_skipped *e = skipped_append(r);
 		wire_reader_copy(&rd, e->hk, KEY_LEN);
 		e->n = wire_reader_u32(&rd);
@@ -797,11 +920,42 @@ out:
 	return rc;
 }
 
+/*
+ * The order of the store, which decryption relies on, once the runs are
+ * numbered: the keys of one chain (a run of equal header keys) in strictly
+ * ascending n, so skipped_find() may stop early and no key is stored twice
+ * (a replay would open twice); those of the receiving chain (a last run
+ * under HKr) below Nr, where step 1 appends Nr and up to the same run; and
+ * no run under NHKr, which step 2's keys would join out of order. Two runs
+ * under one header key that are not adjacent cannot arise either, but are
+ * not refused: finding them takes a key comparison per pair of runs, and
+ * they are handled as two chains, which at worst leaves keys unreachable or
+ * lets one key written into both open twice; only a writer who holds every
+ * key of the session can make such a state.
+ */
+static bool state_skipped_ok(const struct ratchet *r)
+{
+	for (size_t i = 0; i < r->n_skipped; i++) {
+		const struct ratchet_skipped *e = skipped_at_c(r, i);
+		const struct ratchet_skipped *prev = i > 0 ? skipped_at_c(r, i - 1) : NULL;
+		if (prev != NULL && prev->run == e->run) {
+			if (e->n <= prev->n)
+				return false;
+		} else if (ct_equal(e->hk, r->nhkr, KEY_LEN)) {
+			return false;
+		}
+	}
+	return r->n_skipped == 0 || skipped_at_c(r, r->n_skipped - 1)->run != r->run ||
+	       skipped_at_c(r, r->n_skipped - 1)->n < r->nr;
+}
+
 sotto_err ratchet_deserialize(struct sotto_ctx *ctx, const uint8_t *in, size_t in_len,
                               struct ratchet **out)
 {
 	struct ratchet *r = NULL;
+	struct skipped_grow grow = {NULL, 0};
 	uint8_t version = 0;
+	size_t n_keys;
 	sotto_err rc;
 
 	*out = NULL;
@@ -811,13 +965,21 @@ sotto_err ratchet_deserialize(struct sotto_ctx *ctx, const uint8_t *in, size_t i
 		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
 		goto out;
 	}
+	n_keys = (in_len - RATCHET_STATE_BASE_LEN) / RATCHET_SKIPPED_ENTRY_LEN;
 	if ((rc = ratchet_alloc(ctx, &r)) != SOTTO_OK)
 		goto out;
-	if ((rc = state_read(r, in, in_len, &version)) != SOTTO_OK)
+	if ((rc = skipped_reserve(r, n_keys, &grow)) != SOTTO_OK)
+		goto out;
+	skipped_grow_commit(r, &grow);
+	if ((rc = state_read(r, in, in_len, n_keys, &version)) != SOTTO_OK)
 		goto out;
 	if ((rc = state_check(r, version)) != SOTTO_OK)
 		goto out;
 	skipped_number_runs(r);
+	if (!state_skipped_ok(r)) {
+		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+		goto out;
+	}
 	*out = r;
 	r = NULL; /* moved */
 out:

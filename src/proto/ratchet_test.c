@@ -4,9 +4,11 @@
  * sessions built from chosen keys through ratchet_int.h: round trips with
  * many direction changes, out-of-order delivery within and across chains,
  * replays, tampering, the MAX_SKIP and SKIPPED_MAX bounds, the send-before-
- * receive rule, the saved state (round trip and every malformed field) and
- * allocation failures. Every rejected message must leave the state byte for
- * byte unchanged and no plaintext in the output.
+ * receive rule, the saved state (round trip, every malformed field, the
+ * order of the stored keys) and allocation failures, including those of the
+ * skipped-key store, which is made, grown and freed as keys come and go.
+ * Every rejected message must leave the state byte for byte unchanged and
+ * no plaintext in the output.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +44,10 @@ enum {
 	OFF_NS = 322,
 	OFF_NR = 326,
 	OFF_PN = 330,
+	OFF_NHKR = 290,
 	OFF_S = 398,
+	OFF_SKIPPED = 400, /* entry i at OFF_SKIPPED + 68 i: hk 32, n 4, mk 32 */
+	OFF_ENTRY_N = 32,
 	/* §3.6 offsets */
 	OFF_HEADER_NONCE = 1,
 	OFF_ENC_HEADER = 25,
@@ -121,16 +126,21 @@ static void side_clear(struct side *s)
 	s->ctx = NULL;
 }
 
-/* Both first states (§3.5), without the first message. */
-static void pair_new(struct pair *p, uint64_t seed)
+/* Both first states (§3.5), without the first message; b_alloc (or NULL) counts b's allocations. */
+static void pair_new_counted(struct pair *p, uint64_t seed, struct tu_alloc *b_alloc)
 {
 	memset(p, 0, sizeof(*p));
 	side_init(&p->a, seed, NULL);
-	side_init(&p->b, seed + 1000, NULL);
+	side_init(&p->b, seed + 1000, b_alloc);
 	tu_rng_fill(&p->b.rng, (uint8_t *)&p->init, sizeof(p->init));
 	x25519_keypair_generate(p->b.ctx, &p->i2);
 	assert_int_equal(ratchet_new_inviter(p->b.ctx, &p->init, &p->i2, &p->b.r), SOTTO_OK);
 	assert_int_equal(ratchet_new_joiner(p->a.ctx, &p->init, p->i2.pub, &p->a.r), SOTTO_OK);
+}
+
+static void pair_new(struct pair *p, uint64_t seed)
+{
+	pair_new_counted(p, seed, NULL);
 }
 
 /* pair_new, then a's message 0 (tag 0) delivered to b. */
@@ -630,6 +640,110 @@ static void ratchet_skipped__evicts_oldest__over_skipped_max(void **state)
 	pair_close(&p);
 }
 
+/* ---- the skipped-key store's memory ---- */
+
+/*
+ * Decrypts m on s (whose allocations alloc counts), failing its 1st, 2nd, ...
+ * allocation in turn until it succeeds. Each failure must be SOTTO_ERR_NOMEM
+ * with the state, the output, the RNG and the live allocations unchanged.
+ * Returns the number of failures: the allocations the decryption makes.
+ */
+static unsigned long recv_nomem_sweep(struct side *s, struct tu_alloc *alloc, const struct msg *m,
+                                      uint32_t tag)
+{
+	for (unsigned long k = 1; k < 8; k++) {
+		struct state before = state_take(s->r);
+		struct tu_rng rng = s->rng;
+		long live = alloc->n_live;
+		uint8_t pt[MSG_MAX], want[PT_MAX];
+		size_t len = 1;
+
+		memset(pt, 0, sizeof(pt));
+		alloc->fail_at = alloc->n_allocs + k;
+		sotto_err rc = ratchet_decrypt(s->r, m->bytes, m->len, pt, sizeof(pt), &len);
+		alloc->fail_at = 0;
+		if (rc == SOTTO_OK) {
+			assert_int_equal(len, pt_len_of(tag));
+			fill(want, len, tag);
+			assert_memory_equal(pt, want, len);
+			state_free(&before);
+			return k - 1;
+		}
+		assert_int_equal(rc, SOTTO_ERR_NOMEM);
+		assert_int_equal(len, 0);
+		assert_true(sodium_is_zero(pt, sizeof(pt)));
+		assert_state_is(s->r, &before);
+		assert_memory_equal(&s->rng, &rng, sizeof(rng));
+		assert_int_equal(alloc->n_live, live);
+		state_free(&before);
+	}
+	fail_msg("the decryption kept failing");
+	return 0;
+}
+
+/*
+ * The store is allocated for the first skipped key, grows past each capacity
+ * and is freed with its last key; each decryption that makes or grows it is
+ * swept with its allocation failing (SOTTO_ERR_NOMEM, nothing changed, not
+ * even the RNG of a DH step), and nothing else allocates: not a read from
+ * the store, not a message in order, not an eviction at the bound.
+ */
+static void ratchet_decrypt__nomem__store_grows(void **state)
+{
+	enum { N1 = 130, N2 = RATCHET_MAX_SKIP + 1 };
+	enum { C2_EVICTED = 2 * RATCHET_MAX_SKIP - RATCHET_SKIPPED_MAX }; /* and all of chain 1 */
+	struct tu_alloc alloc = {0, 0, 0};
+	struct pair p;
+	struct msg *c1 = msgs_new(N1), *c2 = msgs_new(N2), *c3 = msgs_new(N2), b0;
+	(void)state;
+
+	pair_new_counted(&p, 22, &alloc);
+	long base = alloc.n_live;         /* b's context and its session */
+	for (uint32_t i = 0; i < N1; i++) /* chain 1: n = 0..129 */
+		send_msg(p.a.r, i, &c1[i]);
+	assert_int_equal(recv_nomem_sweep(&p.b, &alloc, &c1[1], 1), 1); /* first key: n = 0 */
+	assert_int_equal(alloc.n_live, base + 1);
+	assert_int_equal(recv_nomem_sweep(&p.b, &alloc, &c1[2], 2), 0); /* in order */
+	/* 98 more keys (3..100): past the first capacity */
+	assert_int_equal(recv_nomem_sweep(&p.b, &alloc, &c1[101], 101), 1);
+	assert_int_equal(alloc.n_live, base + 1);
+	assert_int_equal(recv_nomem_sweep(&p.b, &alloc, &c1[0], 0), 0); /* from the store */
+	assert_int_equal(n_skipped(p.b.r), 98);
+
+	send_msg(p.b.r, 5000, &b0);
+	recv_ok(p.a.r, &b0, 5000);
+	for (uint32_t i = 0; i < N2; i++) /* chain 2: PN = 130, n = 0..512 */
+		send_msg(p.a.r, 2000 + i, &c2[i]);
+	/* a DH step storing 102..129 and 0..511: 638 keys, past the second capacity */
+	assert_int_equal(recv_nomem_sweep(&p.b, &alloc, &c2[N2 - 1], 2000 + N2 - 1), 1);
+	assert_int_equal(n_skipped(p.b.r), 98 + 28 + RATCHET_MAX_SKIP);
+
+	send_msg(p.b.r, 5001, &b0);
+	recv_ok(p.a.r, &b0, 5001);
+	for (uint32_t i = 0; i < N2; i++) /* chain 3: PN = 513, n = 0..512 */
+		send_msg(p.a.r, 3000 + i, &c3[i]);
+	/* 512 more keys: 150 past the bound, evicted oldest first; no allocation */
+	assert_int_equal(recv_nomem_sweep(&p.b, &alloc, &c3[N2 - 1], 3000 + N2 - 1), 0);
+	assert_int_equal(n_skipped(p.b.r), RATCHET_SKIPPED_MAX);
+	assert_int_equal(alloc.n_live, base + 1);
+
+	/* chain 1 and the oldest of chain 2 were evicted; the rest drain the store */
+	recv_err(p.b.r, c1[129].bytes, c1[129].len, SOTTO_ERR_AUTH);
+	recv_err(p.b.r, c2[C2_EVICTED - 1].bytes, c2[C2_EVICTED - 1].len, SOTTO_ERR_AUTH);
+	for (uint32_t i = C2_EVICTED; i < N2 - 1; i++)
+		recv_ok(p.b.r, &c2[i], 2000 + i);
+	for (uint32_t i = N2 - 1; i > 0; i--) {
+		assert_int_equal(alloc.n_live, base + 1);
+		recv_ok(p.b.r, &c3[i - 1], 3000 + i - 1);
+	}
+	assert_int_equal(n_skipped(p.b.r), 0);
+	assert_int_equal(alloc.n_live, base);
+	free(c1);
+	free(c2);
+	free(c3);
+	pair_close(&p);
+}
+
 static void ratchet_encrypt__state__inviter_before_receive(void **state)
 {
 	struct pair p;
@@ -868,35 +982,126 @@ static void ratchet_deserialize__corrupt__lengths_and_counts(void **state)
 	pair_close(&p);
 }
 
+/*
+ * Loads st failing the 1st, 2nd, ... allocation in turn until it loads: no
+ * ratchet and no leak on SOTTO_ERR_NOMEM. Returns the number of failures:
+ * the allocations a loaded ratchet holds.
+ */
+static unsigned long deserialize_nomem_sweep(const struct state *st)
+{
+	struct tu_alloc alloc = {0, 0, 0};
+	sotto_ctx *ctx = tu_ctx(&alloc, NULL, NULL);
+	long live = alloc.n_live;
+	unsigned long n_failed = 0;
+
+	for (unsigned long k = 1; k < 16; k++) {
+		struct ratchet *r = (struct ratchet *)&alloc; /* must be reset */
+		alloc.fail_at = alloc.n_allocs + k;
+		sotto_err rc = ratchet_deserialize(ctx, st->bytes, st->len, &r);
+		alloc.fail_at = 0;
+		if (rc == SOTTO_OK) {
+			assert_non_null(r);
+			assert_int_equal(alloc.n_live, live + (long)n_failed);
+			assert_state_is(r, st);
+			ratchet_free(r);
+			assert_int_equal(alloc.n_live, live);
+			sotto_ctx_free(ctx);
+			return n_failed;
+		}
+		assert_int_equal(rc, SOTTO_ERR_NOMEM);
+		assert_null(r);
+		assert_int_equal(alloc.n_live, live);
+		n_failed++;
+	}
+	fail_msg("the state never loaded");
+	return 0;
+}
+
+/* A session without skipped keys is one allocation; one with keys, two. */
 static void ratchet_deserialize__nomem__allocation_sweep(void **state)
 {
 	struct pair p;
-	struct tu_alloc alloc = {0, 0, 0};
-	bool done = false;
+	struct msg m[3];
 	(void)state;
 
 	pair_open(&p, 21);
 	struct state st = state_take(p.b.r);
-	sotto_ctx *ctx = tu_ctx(&alloc, NULL, NULL);
-	long live = alloc.n_live;
-	for (unsigned long k = 1; !done && k < 16; k++) {
-		struct ratchet *r = NULL;
-		alloc.fail_at = alloc.n_allocs + k;
-		sotto_err rc = ratchet_deserialize(ctx, st.bytes, st.len, &r);
-		if (rc == SOTTO_OK) {
-			assert_non_null(r);
-			assert_state_is(r, &st);
-			ratchet_free(r);
-			done = true;
-		} else {
-			assert_int_equal(rc, SOTTO_ERR_NOMEM);
-			assert_null(r);
-		}
-		assert_int_equal(alloc.n_live, live);
-	}
-	assert_true(done);
-	alloc.fail_at = 0;
+	assert_int_equal(deserialize_nomem_sweep(&st), 1);
+	state_free(&st);
+	for (uint32_t i = 0; i < 3; i++)
+		send_msg(p.a.r, 1 + i, &m[i]);
+	recv_ok(p.b.r, &m[2], 3);
+	st = state_take(p.b.r);
+	assert_int_equal(n_skipped(p.b.r), 2);
+	assert_int_equal(deserialize_nomem_sweep(&st), 2);
+	state_free(&st);
+	pair_close(&p);
+}
+
+/* A state that must load, and serialise back to the same bytes. */
+static void expect_loads(const uint8_t *bytes, size_t len)
+{
+	struct ratchet *r = NULL;
+	sotto_ctx *ctx = tu_ctx(NULL, NULL, NULL);
+
+	assert_int_equal(ratchet_deserialize(ctx, bytes, len, &r), SOTTO_OK);
+	struct state now = state_take(r);
+	assert_int_equal(now.len, len);
+	assert_memory_equal(now.bytes, bytes, len);
+	state_free(&now);
+	ratchet_free(r);
 	sotto_ctx_free(ctx);
+}
+
+/*
+ * The keys of one chain must be stored in strictly ascending n, those of the
+ * receiving chain below Nr, and none under NHKr (the chain not yet begun);
+ * numbers may fall from one chain to the next.
+ */
+static void ratchet_deserialize__corrupt__skipped_order(void **state)
+{
+	enum { E = RATCHET_SKIPPED_ENTRY_LEN, N_OFF = OFF_SKIPPED + OFF_ENTRY_N };
+	struct pair p;
+	struct msg m[4];
+	uint8_t entry[RATCHET_SKIPPED_ENTRY_LEN];
+	(void)state;
+
+	pair_open(&p, 23); /* b: Nr = 1 */
+	for (uint32_t i = 0; i < 4; i++)
+		send_msg(p.a.r, 1 + i, &m[i]);
+	recv_ok(p.b.r, &m[3], 4); /* stores n = 1, 2, 3 under HKr; Nr = 5 */
+	struct state st = state_take(p.b.r);
+	assert_int_equal(st.len, RATCHET_STATE_BASE_LEN + 3 * E);
+	assert_int_equal(bytes_load_be32(st.bytes + N_OFF + 2 * E), 3);
+	uint8_t *b = malloc(st.len);
+	assert_non_null(b);
+	expect_loads(st.bytes, st.len);
+
+	/* entries 0 and 1 swapped: 2, 1, 3 */
+	memcpy(b, st.bytes, st.len);
+	memcpy(entry, b + OFF_SKIPPED, E);
+	memcpy(b + OFF_SKIPPED, b + OFF_SKIPPED + E, E);
+	memcpy(b + OFF_SKIPPED + E, entry, E);
+	expect_corrupt(b, st.len);
+	/* a number stored twice: 1, 1, 3 */
+	memcpy(b, st.bytes, st.len);
+	bytes_store_be32(b + N_OFF + E, 1);
+	expect_corrupt(b, st.len);
+	/* the receiving chain's last key at Nr (1, 2, 5), then below it (1, 2, 4) */
+	memcpy(b, st.bytes, st.len);
+	bytes_store_be32(b + N_OFF + 2 * E, 5);
+	expect_corrupt(b, st.len);
+	bytes_store_be32(b + N_OFF + 2 * E, 4);
+	expect_loads(b, st.len);
+	/* the oldest key of another chain, numbered above the rest: fine */
+	memcpy(b, st.bytes, st.len);
+	randombytes_buf(b + OFF_SKIPPED, PROTO_KEY_LEN);
+	bytes_store_be32(b + N_OFF, 1000);
+	expect_loads(b, st.len);
+	/* ... unless that chain's header key is NHKr */
+	memcpy(b + OFF_SKIPPED, b + OFF_NHKR, PROTO_KEY_LEN);
+	expect_corrupt(b, st.len);
+	free(b);
 	state_free(&st);
 	pair_close(&p);
 }
@@ -943,6 +1148,7 @@ int main(void)
 	        cmocka_unit_test(ratchet_decrypt__too_far_ahead__new_chain),
 	        cmocka_unit_test(ratchet_decrypt__too_far_ahead__previous_chain),
 	        cmocka_unit_test(ratchet_skipped__evicts_oldest__over_skipped_max),
+	        cmocka_unit_test(ratchet_decrypt__nomem__store_grows),
 	        cmocka_unit_test(ratchet_encrypt__state__inviter_before_receive),
 	        cmocka_unit_test(ratchet_encrypt__too_large__limits),
 	        cmocka_unit_test(ratchet_encrypt__nonce_exhausted__last_number),
@@ -950,6 +1156,7 @@ int main(void)
 	        cmocka_unit_test(ratchet_serialize__too_large__small_buffer),
 	        cmocka_unit_test(ratchet_deserialize__corrupt__each_field),
 	        cmocka_unit_test(ratchet_deserialize__corrupt__lengths_and_counts),
+	        cmocka_unit_test(ratchet_deserialize__corrupt__skipped_order),
 	        cmocka_unit_test(ratchet_deserialize__nomem__allocation_sweep),
 	        cmocka_unit_test(ratchet_new__nomem__allocation_sweep),
 	};
