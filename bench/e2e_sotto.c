@@ -33,6 +33,7 @@
 #include <sodium.h>
 #include <sotto/sotto.h>
 
+#include "core/ctx.h"
 #include "crypto/aead.h"
 #include "proto/handshake.h"
 #include "proto/limits.h"
@@ -87,7 +88,7 @@ static int so_seal(struct so_bench *b, struct so_record *rec, const uint8_t *ad,
 {
 	sotto_err rc;
 
-	randombytes_buf(rec->p, AEAD_X_NONCE_LEN);
+	ctx_random(b->ctx, rec->p, AEAD_X_NONCE_LEN); /* the context's RNG, as the store will */
 	rc = aead_x_encrypt(rec->p + AEAD_X_NONCE_LEN, b->plain, len, ad, ad_len, rec->p, key);
 	sodium_memzero(b->plain, len);
 	if (rc != SOTTO_OK)

@@ -101,7 +101,11 @@ struct sotto_allocator {
 	void *user; /* passed to every hook; borrowed */
 };
 
-/* Fills buf with len random bytes. Production uses libsodium's CSPRNG. */
+/*
+ * Fills buf with len random bytes. Without a hook the context uses its own
+ * ChaCha20 generator with fast key erasure, seeded from the operating system
+ * through libsodium and safe across fork().
+ */
 typedef void sotto_rng_fn(void *user, uint8_t *buf, size_t len);
 
 /* Returns monotonic milliseconds. Production uses libuv's clock. */

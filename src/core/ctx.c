@@ -4,6 +4,11 @@
  * layer). The context is the only mutable state in libsotto; every layer
  * above reaches these services through ctx.h. Invariant: after a successful
  * sotto_ctx_new() every hook is non-NULL, so callers never test for them.
+ *
+ * Randomness: a configured rng hook is used as is (tests script their bytes
+ * through it). Without one, the context owns a drbg.h generator seeded from
+ * the operating system, so a draw costs no system call; the generator is made
+ * only in that case and lives exactly as long as the context.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +19,7 @@
 #include <uv.h>
 
 #include "core/ctx.h"
+#include "core/drbg.h"
 
 enum { CTX_LOG_LINE_MAX = 256 };
 
@@ -26,6 +32,7 @@ struct sotto_ctx {
 	sotto_log_fn *log; /* NULL: logging off */
 	void *log_user;
 	enum sotto_log_level log_level;
+	struct drbg *drbg; /* owned; NULL when config->rng is set */
 };
 
 static void *default_alloc(void *user, size_t size)
@@ -54,8 +61,7 @@ static void default_secure_free(void *user, void *ptr)
 
 static void default_rng(void *user, uint8_t *buf, size_t len)
 {
-	(void)user;
-	randombytes_buf(buf, len);
+	drbg_fill(user, buf, len);
 }
 
 static uint64_t default_clock(void *user)
@@ -64,17 +70,12 @@ static uint64_t default_clock(void *user)
 	return uv_hrtime() / 1000000u;
 }
 
-sotto_err sotto_ctx_new(sotto_ctx **out, const struct sotto_ctx_config *config)
+/* The allocator hooks: each one from config where given, else the default. */
+static struct sotto_allocator ctx_allocator(const struct sotto_ctx_config *config)
 {
-	struct sotto_allocator a = { default_alloc, default_free, default_secure_alloc,
-	                             default_secure_free, NULL };
-	struct sotto_ctx *ctx = NULL;
+	struct sotto_allocator a = {default_alloc, default_free, default_secure_alloc,
+	                            default_secure_free, NULL};
 
-	if (out == NULL)
-		return SOTTO_ERR_INVALID;
-	*out = NULL;
-	if (sodium_init() < 0)
-		return SOTTO_ERR_INTERNAL;
 	if (config != NULL && config->allocator != NULL) {
 		const struct sotto_allocator *c = config->allocator;
 		a.user = c->user;
@@ -87,30 +88,60 @@ sotto_err sotto_ctx_new(sotto_ctx **out, const struct sotto_ctx_config *config)
 		if (c->secure_free != NULL)
 			a.secure_free = c->secure_free;
 	}
+	return a;
+}
+
+/* Copies the configured hooks into ctx; the rng stays NULL unless configured. */
+static void ctx_configure(struct sotto_ctx *ctx, const struct sotto_ctx_config *config)
+{
+	if (config == NULL)
+		return;
+	if (config->rng != NULL) {
+		ctx->rng = config->rng;
+		ctx->rng_user = config->rng_user;
+	}
+	if (config->clock != NULL) {
+		ctx->clock = config->clock;
+		ctx->clock_user = config->clock_user;
+	}
+	ctx->log = config->log;
+	ctx->log_user = config->log_user;
+	ctx->log_level = config->log_level;
+}
+
+sotto_err sotto_ctx_new(sotto_ctx **out, const struct sotto_ctx_config *config)
+{
+	struct sotto_allocator a;
+	struct sotto_ctx *ctx = NULL;
+	sotto_err rc;
+
+	if (out == NULL)
+		return SOTTO_ERR_INVALID;
+	*out = NULL;
+	if (sodium_init() < 0)
+		return SOTTO_ERR_INTERNAL;
+	a = ctx_allocator(config);
 	ctx = a.alloc(a.user, sizeof(*ctx));
 	if (ctx == NULL)
 		return SOTTO_ERR_NOMEM;
 	*ctx = (struct sotto_ctx){
-		.allocator = a,
-		.rng = default_rng,
-		.clock = default_clock,
-		.log_level = SOTTO_LOG_INFO,
+	        .allocator = a,
+	        .clock = default_clock,
+	        .log_level = SOTTO_LOG_INFO,
 	};
-	if (config != NULL) {
-		if (config->rng != NULL) {
-			ctx->rng = config->rng;
-			ctx->rng_user = config->rng_user;
-		}
-		if (config->clock != NULL) {
-			ctx->clock = config->clock;
-			ctx->clock_user = config->clock_user;
-		}
-		ctx->log = config->log;
-		ctx->log_user = config->log_user;
-		ctx->log_level = config->log_level;
+	ctx_configure(ctx, config);
+	if (ctx->rng == NULL) {
+		if ((rc = drbg_new(DRBG_FORK_AUTO, &ctx->drbg)) != SOTTO_OK)
+			goto out;
+		ctx->rng = default_rng;
+		ctx->rng_user = ctx->drbg;
 	}
 	*out = ctx;
-	return SOTTO_OK;
+	ctx = NULL; /* moved */
+	rc = SOTTO_OK;
+out:
+	sotto_ctx_free(ctx);
+	return rc;
 }
 
 void sotto_ctx_free(sotto_ctx *ctx)
@@ -118,6 +149,7 @@ void sotto_ctx_free(sotto_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	struct sotto_allocator a = ctx->allocator;
+	drbg_free(ctx->drbg);
 	a.free(a.user, ctx);
 }
 
