@@ -110,6 +110,7 @@ extern const struct e2e_impl e2e_signal;
 extern const struct e2e_impl e2e_olm;
 #ifdef E2E_HAVE_SOTTO
 extern const struct e2e_impl e2e_sotto;
+extern const struct e2e_impl e2e_sotto_plain;
 #endif
 #ifdef E2E_HAVE_SODIUM_FLOOR
 extern const struct e2e_impl e2e_sodium_floor;

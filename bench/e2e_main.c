@@ -34,13 +34,12 @@
  */
 static const struct e2e_impl *const e2e_impls[] = {
 #ifdef E2E_HAVE_SOTTO
-        &e2e_sotto,
+        &e2e_sotto,        &e2e_sotto_plain,
 #endif
 #ifdef E2E_HAVE_SODIUM_FLOOR
         &e2e_sodium_floor,
 #endif
-        &e2e_signal,
-        &e2e_olm,
+        &e2e_signal,       &e2e_olm,
 };
 
 enum {
@@ -188,18 +187,18 @@ static void print_table(const struct e2e_impl *const *impls, int n_impls,
 	printf("bench/e2e: %.2f s per operation per implementation; both parties' work per op\n\n",
 	       o->seconds);
 	for (int k = 0; k < n_impls; k++) {
-		printf("  %-8s %s\n", impls[k]->name, impls[k]->version());
+		printf("  %-11s %s\n", impls[k]->name, impls[k]->version());
 		print_wrapped("           ", impls[k]->notes, 78);
 	}
-	printf("\n%-17s %-8s %12s %11s %9s %8s %9s %9s\n", "operation", "impl", "ops/s",
+	printf("\n%-17s %-11s %12s %11s %9s %8s %9s %9s\n", "operation", "impl", "ops/s",
 	       "\xc2\xb5s/op", "time/", "wire B", "state B", "state B");
-	printf("%-17s %-8s %12s %10s %9.8s %8s %9s %9s\n", "", "", "", "", impls[0]->name, "",
+	printf("%-17s %-11s %12s %10s %9.8s %8s %9s %9s\n", "", "", "", "", impls[0]->name, "",
 	       "sender", "receiver");
 	for (int j = 0; j < N_OPS; j++) {
 		double base = us_per_op(&res[j][0]);
 		for (int k = 0; k < n_impls; k++) {
 			const struct result *r = &res[j][k];
-			printf("%-17s %-8s %12.1f %10.2f %9.2f %8zu %9zu %9zu\n",
+			printf("%-17s %-11s %12.1f %10.2f %9.2f %8zu %9zu %9zu\n",
 			       k == 0 ? ops[j].label : "", impls[k]->name,
 			       (double)r->iters / r->seconds, us_per_op(r), us_per_op(r) / base,
 			       r->sizes.wire_len, r->sizes.sender_state_len,

@@ -17,8 +17,9 @@
  * the same bytes as crypto/hash.h's hkdf_blake2b, with the same number of
  * BLAKE2b blocks.
  *
- * Primitive calls per operation, both sides together. "keygen" is
- * randombytes_buf(32) + crypto_scalarmult_curve25519_base; "DH" is
+ * Primitive calls per operation, both sides together. Random bytes come
+ * from a ChaCha20 keystream (fl_random). "keygen" is 32 random bytes +
+ * crypto_scalarmult_curve25519_base; "DH" is
  * crypto_scalarmult_curve25519; "HKDF" is RFC 5869 HKDF over HMAC-BLAKE2b-512
  * with 96 bytes of output (extract + 2 expand blocks = 3 HMACs = 6
  * crypto_generichash_blake2b init/update/final runs); "KDF_CK" is one keyed
@@ -29,9 +30,9 @@
  *                    Bob's new ratchet key), 9 DH (3 + 3 X3DH, 1 for Alice's
  *                    first chain, 2 in Bob's DH ratchet step), 2 unkeyed
  *                    BLAKE2b-512 (AD, each side), 5 HKDF (2 X3DH, 3 KDF_RK),
- *                    2 KDF_CK, 1 randombytes_buf(48) (both nonces), 2 AEAD
+ *                    2 KDF_CK, 48 random bytes (both nonces), 2 AEAD
  *                    encryptions (header 40 B, body) and 2 decryptions
- *   one-way N B:     1 randombytes_buf(48), 2 KDF_CK, 2 AEAD encryptions
+ *   one-way N B:     48 random bytes, 2 KDF_CK, 2 AEAD encryptions
  *                    (header 40 B, body N B) and 2 decryptions (the header
  *                    opens under HKr at the first trial)
  *   ping-pong 100 B: the one-way calls, plus on the receiving side 1 failed
@@ -103,9 +104,26 @@ struct fl_bench {
 
 /* ---- primitives ---------------------------------------------------------- */
 
+/*
+ * Random bytes the cheapest correct way: a ChaCha20 keystream under a key
+ * seeded once from the OS (sotto's context RNG is this plus key erasure and
+ * fork safety). Bench code, one thread: file-scope state is fine here.
+ */
+static uint8_t fl_rng_key[crypto_stream_chacha20_KEYBYTES];
+static uint64_t fl_rng_counter;
+
+static void fl_random(uint8_t *buf, size_t len)
+{
+	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+	for (size_t i = 0; i < sizeof nonce; i++)
+		nonce[i] = (uint8_t)(fl_rng_counter >> (8 * i));
+	fl_rng_counter++;
+	crypto_stream_chacha20(buf, len, nonce, fl_rng_key);
+}
+
 static void fl_keygen(struct fl_keypair *kp)
 {
-	randombytes_buf(kp->priv, sizeof kp->priv);
+	fl_random(kp->priv, sizeof kp->priv);
 	(void)crypto_scalarmult_curve25519_base(kp->pub, kp->priv);
 }
 
@@ -209,7 +227,7 @@ static void fl_encrypt(struct fl_bench *b, struct fl_party *s, const uint8_t *pt
 	uint8_t nonces[2 * FL_NONCE_LEN], mk[FL_KEY_LEN], header[FL_HEADER_LEN] = {0};
 	uint8_t *w = b->wire;
 
-	randombytes_buf(nonces, sizeof nonces);
+	fl_random(nonces, sizeof nonces);
 	memcpy(w + FL_OFF_HEADER_NONCE, nonces, FL_NONCE_LEN);
 	memcpy(w + FL_OFF_BODY_NONCE, nonces + FL_NONCE_LEN, FL_NONCE_LEN);
 	fl_kdf_ck(s->cks, mk);
@@ -430,6 +448,7 @@ static int fl_create(void **st)
 		fprintf(stderr, "floor: create failed\n");
 		return -1;
 	}
+	randombytes_buf(fl_rng_key, sizeof fl_rng_key);
 	*st = b;
 	return 0;
 }

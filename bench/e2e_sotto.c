@@ -26,6 +26,7 @@
  * second hello fails with SOTTO_ERR_USED), and frees the inviter. Nothing is
  * made once per device: sotto has no long-term identity keys.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ struct so_bench {
 	uint8_t *wire;         /* the message in flight (hello + message for the first) */
 	uint8_t *pt;           /* decrypted plaintext */
 	struct e2e_sizes sizes;
+	bool seal; /* false: the "sotto-plain" row stores states unsealed */
 };
 
 /* Each record kind has its own associated data, as a store binds its tables. */
@@ -88,6 +90,13 @@ static int so_seal(struct so_bench *b, struct so_record *rec, const uint8_t *ad,
 {
 	sotto_err rc;
 
+	if (!b->seal) {
+		/* Like-for-like with the signal row, whose records are stored in the clear. */
+		memcpy(rec->p, b->plain, len);
+		sodium_memzero(b->plain, len);
+		rec->len = len;
+		return 0;
+	}
 	ctx_random(b->ctx, rec->p, AEAD_X_NONCE_LEN); /* the context's RNG, as the store will */
 	rc = aead_x_encrypt(rec->p + AEAD_X_NONCE_LEN, b->plain, len, ad, ad_len, rec->p, key);
 	sodium_memzero(b->plain, len);
@@ -104,6 +113,11 @@ static int so_unseal(struct so_bench *b, const struct so_record *rec, const uint
 	sotto_err rc;
 
 	*len = 0;
+	if (!b->seal) {
+		memcpy(b->plain, rec->p, rec->len);
+		*len = rec->len;
+		return 0;
+	}
 	if (rec->len < AEAD_X_NONCE_LEN + AEAD_TAG_LEN)
 		return so_fail("unseal state", SOTTO_ERR_CORRUPT);
 	rc = aead_x_decrypt(b->plain, rec->p + AEAD_X_NONCE_LEN, rec->len - AEAD_X_NONCE_LEN, ad,
@@ -184,7 +198,7 @@ static void so_destroy(void *st)
 	free(b);
 }
 
-static int so_create(void **st)
+static int so_create_with(void **st, bool seal)
 {
 	struct so_bench *b = calloc(1, sizeof *b);
 	sotto_err rc;
@@ -192,6 +206,7 @@ static int so_create(void **st)
 	*st = NULL;
 	if (b == NULL)
 		goto fail;
+	b->seal = seal;
 	/* Defaults: libsodium's RNG, sodium_malloc for secrets, as in production. */
 	if ((rc = sotto_ctx_new(&b->ctx, NULL)) != SOTTO_OK) {
 		(void)so_fail("context", rc);
@@ -210,6 +225,16 @@ fail:
 	fprintf(stderr, "sotto: create failed\n");
 	so_destroy(b);
 	return -1;
+}
+
+static int so_create(void **st)
+{
+	return so_create_with(st, true);
+}
+
+static int so_create_plain(void **st)
+{
+	return so_create_with(st, false);
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -440,6 +465,26 @@ const struct e2e_impl e2e_sotto = {
                  "store key; messages are binary",
         .version = so_version,
         .create = so_create,
+        .destroy = so_destroy,
+        .session_setup = so_session_setup,
+        .establish = so_establish,
+        .send = so_send,
+        .last_sizes = so_last_sizes,
+        .verify_persisted = so_verify_persisted,
+};
+
+/*
+ * The same, with each state stored as serialised but not sealed: the signal
+ * row stores its protobuf records in the clear (at-rest encryption is left to
+ * the application there), so this row compares the protocols like for like.
+ * A sotto client always seals.
+ */
+const struct e2e_impl e2e_sotto_plain = {
+        .name = "sotto-plain",
+        .notes = "as sotto, but every op stores the serialised states unsealed (a copy), "
+                 "like the signal row's plaintext records",
+        .version = so_version,
+        .create = so_create_plain,
         .destroy = so_destroy,
         .session_setup = so_session_setup,
         .establish = so_establish,
