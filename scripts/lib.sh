@@ -9,7 +9,7 @@ SOTTO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # fuzzing and sanitizers under clang: clang and its runtime libraries;
 # coverage: gcovr; symbol check: binutils (nm).
 SOTTO_PACKAGES=(gcc clang libclang-rt-14-dev llvm cmake make pkg-config binutils
-	libsodium-dev libuv1-dev libcmocka-dev libjansson-dev gcovr)
+	libsodium-dev libuv1-dev libsqlite3-dev libcmocka-dev libjansson-dev gcovr)
 # bench only (bench/e2e's baselines; never linked into libsotto):
 SOTTO_PACKAGES+=(libsignal-protocol-c-dev libolm-dev libssl-dev)
 

@@ -78,6 +78,7 @@ enum sotto_err {
 	SOTTO_ERR_ENCODING = 26,       /* malformed text encoding (base64url, hex) */
 	SOTTO_ERR_TOO_FAR_AHEAD = 27,  /* a message skips more messages than allowed */
 	SOTTO_ERR_USED = 28,           /* a one-time object was already used */
+	SOTTO_ERR_NOT_FOUND = 29,      /* no such record */
 };
 typedef enum sotto_err sotto_err;
 

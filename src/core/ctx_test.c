@@ -145,7 +145,7 @@ static void ctx_log__filtered__above_level(void **state)
 static void strerror__distinct__every_code(void **state)
 {
 	(void)state;
-	for (int i = 0; i <= SOTTO_ERR_USED; i++) {
+	for (int i = 0; i <= SOTTO_ERR_NOT_FOUND; i++) {
 		const char *a = sotto_strerror((sotto_err)i);
 		assert_non_null(a);
 		assert_string_not_equal(a, "unknown error");

@@ -39,6 +39,7 @@ const char *sotto_strerror(sotto_err err)
 	case SOTTO_ERR_ENCODING: return "malformed encoding";
 	case SOTTO_ERR_TOO_FAR_AHEAD: return "message is too far ahead: too many skipped messages";
 	case SOTTO_ERR_USED: return "already used";
+	case SOTTO_ERR_NOT_FOUND: return "not found";
 	}
 	return "unknown error";
 }
