@@ -35,6 +35,12 @@ enum {
 	RELAY_EXPIRE_STEP_MAX = 1000,
 	/* Attempts to draw a fresh RID/SID pair that the store does not hold yet. */
 	RELAY_NEW_ID_TRIES_MAX = 4,
+
+	/* Server: time between expiry sweeps, and how long closing waits for writes. */
+	RELAY_EXPIRE_INTERVAL_MS_DEFAULT = 60000,
+	RELAY_EXPIRE_INTERVAL_MS_MAX = 24 * 3600 * 1000,
+	RELAY_DRAIN_MS_DEFAULT = 5000,
+	RELAY_DRAIN_MS_MAX = 600000,
 };
 
 #endif /* SOTTO_RELAY_LIMITS_H */

@@ -1,0 +1,1159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core.c - the relay's command execution, without I/O (relay layer).
+ *
+ * Data structures:
+ *
+ *   relay_core    the store (borrowed), every client, the subscription table
+ *                 (RID -> subscriber), the open store batch, the counters.
+ *   relay_client  one transport connection: its session id, its output
+ *                 callback, its held answers and its subscriptions.
+ *   relay_sub     one subscribed queue: who receives its pushes, whether a
+ *                 MSG is out and unacknowledged (and which), whether a push
+ *                 is due at the next flush.
+ *   held          one answer waiting for the flush: an encoded transmission
+ *                 (and whether it promises durability), or a GET / push to
+ *                 be read from the store once the batch has committed.
+ *
+ * Invariants: every store write happens inside the core's batch; an answer
+ * is emitted only by flush, after the commit; a client's held array always
+ * has room for the answers of the command being executed (held_room runs
+ * before the command changes anything, and flushes early rather than fail);
+ * a sub is in exactly one client's list and in the table.
+ *
+ * Delivery follows §4.4: a queue delivers its oldest message, so the message
+ * "delivered" is always the oldest one, and an ACK is accepted exactly when
+ * it names the oldest message (message ids are random: only a recipient who
+ * received that message can name it).
+ */
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "core/bytes.h"
+#include "core/ctx.h"
+#include "core/err.h"
+#include "crypto/ct.h"
+#include "crypto/x25519.h"
+#include "relay/core.h"
+
+enum held_kind {
+	HELD_RESP = 1, /* tx holds the encoded answer */
+	HELD_GET = 2,  /* answer GET corr on rid after the commit */
+	HELD_PUSH = 3, /* push the next MSG of rid if its sub still wants it */
+};
+
+enum {
+	HELD_TX_MAX = RELAY_RESP_HEADER_LEN + RELAY_IDS_BODY_LEN, /* IDS, the longest held */
+	HELD_MIN = 8,                  /* held entries a client starts (and idles) with */
+	SUB_BUCKETS_MIN = 64,          /* subscription table size at start; a power of two */
+	RATE_WINDOW_MS = 60000,        /* the NEW rate-limit window */
+	DUMMY_LEN = 2 * RELAY_KEY_LEN, /* a MAC key, then an X25519 private key */
+	RESP_ENTITY_OFFSET = RELAY_CORR_LEN + 1,
+};
+
+struct held {
+	uint8_t kind;              /* enum held_kind */
+	bool is_durable;           /* HELD_RESP: an OK or IDS that needs the commit */
+	uint8_t tx_len;            /* HELD_RESP: bytes in tx */
+	uint32_t corr;             /* HELD_GET */
+	uint8_t rid[RELAY_ID_LEN]; /* HELD_GET, HELD_PUSH */
+	uint8_t tx[HELD_TX_MAX];   /* HELD_RESP */
+};
+
+struct relay_sub {
+	uint8_t rid[RELAY_ID_LEN];
+	struct relay_client *client;            /* the subscriber, borrowed */
+	struct relay_sub *hnext;                /* table chain */
+	struct relay_sub *cprev, *cnext;        /* the subscriber's list */
+	uint8_t delivered_id[RELAY_MSG_ID_LEN]; /* valid while has_pending */
+	bool has_pending;                       /* a MSG is out, not acknowledged */
+	bool want_push;                         /* a HELD_PUSH is held for client */
+};
+
+struct relay_client {
+	struct relay_core *core; /* borrowed */
+	uint8_t session_id[RELAY_SESSION_ID_LEN];
+	relay_output_fn *output;
+	void *user;
+	struct held *held; /* owned, cap_held entries */
+	size_t n_held, cap_held;
+	struct relay_sub *subs;             /* head of this client's subscriptions */
+	struct relay_client *prev, *next;   /* every client of the core */
+	struct relay_client *dprev, *dnext; /* clients with held answers */
+	bool is_dirty, is_dead;
+	uint64_t rate_start_ms; /* ctx clock: start of the current NEW window */
+	uint32_t rate_count;    /* NEW in that window */
+};
+
+struct relay_core {
+	struct sotto_ctx *ctx;
+	struct relay_store *store;       /* borrowed */
+	struct relay_core_config config; /* defaults resolved */
+	bool in_batch;                   /* a store batch is open */
+	bool is_flushing;
+	struct relay_client *clients;
+	struct relay_client *dirty_head, *dirty_tail;
+	struct relay_sub **buckets; /* owned, n_buckets chains */
+	size_t n_buckets, n_subs;
+	uint8_t *dummy; /* secure memory, DUMMY_LEN: keys for unknown entities */
+	struct relay_stats stats;
+	uint8_t block[RELAY_BLOCK_CONTENT_MAX]; /* the output batch being built */
+	struct relay_store_msg msg;             /* the message being read */
+};
+
+static sotto_err core_flush(struct relay_core *core);
+
+static uint64_t system_wall_clock(void *user)
+{
+	struct timespec ts;
+
+	(void)user;
+	if (timespec_get(&ts, TIME_UTC) != TIME_UTC || ts.tv_sec < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec;
+}
+
+uint64_t relay_core_now_s(struct relay_core *core)
+{
+	return core->config.wall_clock(core->config.wall_clock_user);
+}
+
+/* ---- the subscription table ---- */
+
+/*
+ * RIDs are drawn by this relay's RNG and only a SUB with a valid MAC enters
+ * the table, so peers cannot choose keys that collide: plain bits suffice.
+ */
+static size_t sub_slot(const struct relay_core *core, const uint8_t rid[static RELAY_ID_LEN])
+{
+	return (size_t)bytes_load_le64(rid) & (core->n_buckets - 1);
+}
+
+static struct relay_sub *sub_find(const struct relay_core *core,
+                                  const uint8_t rid[static RELAY_ID_LEN])
+{
+	for (struct relay_sub *s = core->buckets[sub_slot(core, rid)]; s != NULL; s = s->hnext) {
+		if (memcmp(s->rid, rid, RELAY_ID_LEN) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Doubles the table; on NOMEM it keeps the old one (chains just grow). */
+static void sub_grow(struct relay_core *core)
+{
+	size_t n = core->n_buckets * 2;
+	struct relay_sub **b = ctx_calloc(core->ctx, n, sizeof(*b));
+	struct relay_sub **old = core->buckets;
+	size_t n_old = core->n_buckets;
+
+	if (b == NULL)
+		return;
+	core->buckets = b;
+	core->n_buckets = n;
+	for (size_t i = 0; i < n_old; i++) {
+		while (old[i] != NULL) {
+			struct relay_sub *s = old[i];
+			size_t k = sub_slot(core, s->rid);
+			old[i] = s->hnext;
+			s->hnext = b[k];
+			b[k] = s;
+		}
+	}
+	ctx_free(core->ctx, old);
+}
+
+static void sub_link_client(struct relay_sub *s, struct relay_client *c)
+{
+	s->client = c;
+	s->cprev = NULL;
+	s->cnext = c->subs;
+	if (c->subs != NULL)
+		c->subs->cprev = s;
+	c->subs = s;
+}
+
+static void sub_unlink_client(struct relay_sub *s)
+{
+	if (s->cprev != NULL)
+		s->cprev->cnext = s->cnext;
+	else
+		s->client->subs = s->cnext;
+	if (s->cnext != NULL)
+		s->cnext->cprev = s->cprev;
+	s->cprev = s->cnext = NULL;
+}
+
+static sotto_err sub_add(struct relay_core *core, struct relay_client *c,
+                         const uint8_t rid[static RELAY_ID_LEN], struct relay_sub **out)
+{
+	struct relay_sub *s;
+	size_t k;
+
+	*out = NULL;
+	if (core->n_subs >= core->n_buckets)
+		sub_grow(core);
+	if ((s = ctx_calloc(core->ctx, 1, sizeof(*s))) == NULL)
+		return SOTTO_ERR_NOMEM;
+	memcpy(s->rid, rid, RELAY_ID_LEN);
+	k = sub_slot(core, rid);
+	s->hnext = core->buckets[k];
+	core->buckets[k] = s;
+	core->n_subs++;
+	sub_link_client(s, c);
+	*out = s;
+	return SOTTO_OK;
+}
+
+static void sub_remove(struct relay_core *core, struct relay_sub *s)
+{
+	struct relay_sub **pp = &core->buckets[sub_slot(core, s->rid)];
+
+	while (*pp != NULL && *pp != s)
+		pp = &(*pp)->hnext;
+	if (SOTTO_INVARIANT(*pp == s))
+		*pp = s->hnext;
+	sub_unlink_client(s);
+	core->n_subs--;
+	ctx_free(core->ctx, s);
+}
+
+/* ---- held answers ---- */
+
+static void dirty_link(struct relay_client *c)
+{
+	struct relay_core *core = c->core;
+
+	if (c->is_dirty)
+		return;
+	c->is_dirty = true;
+	c->dnext = NULL;
+	c->dprev = core->dirty_tail;
+	if (core->dirty_tail != NULL)
+		core->dirty_tail->dnext = c;
+	else
+		core->dirty_head = c;
+	core->dirty_tail = c;
+}
+
+static void dirty_unlink(struct relay_client *c)
+{
+	struct relay_core *core = c->core;
+
+	if (!c->is_dirty)
+		return;
+	c->is_dirty = false;
+	if (c->dprev != NULL)
+		c->dprev->dnext = c->dnext;
+	else
+		core->dirty_head = c->dnext;
+	if (c->dnext != NULL)
+		c->dnext->dprev = c->dprev;
+	else
+		core->dirty_tail = c->dprev;
+	c->dprev = c->dnext = NULL;
+}
+
+/* Replaces c's held array with one of cap entries (allocate, copy, free). */
+static sotto_err held_resize(struct relay_client *c, size_t cap)
+{
+	struct held *h = ctx_calloc(c->core->ctx, cap, sizeof(*h));
+
+	if (h == NULL)
+		return SOTTO_ERR_NOMEM;
+	if (c->n_held > 0)
+		memcpy(h, c->held, c->n_held * sizeof(*h));
+	ctx_free(c->core->ctx, c->held);
+	c->held = h;
+	c->cap_held = cap;
+	return SOTTO_OK;
+}
+
+/*
+ * Makes room for n more held answers in c before a command changes
+ * anything: grows the array up to RELAY_HELD_MAX, and past that (or without
+ * memory) flushes now, which empties every client. Never fails.
+ */
+static void held_room(struct relay_client *c, size_t n)
+{
+	size_t cap = c->cap_held * 2;
+
+	if (c->is_dead || c->n_held + n <= c->cap_held)
+		return;
+	if (cap > RELAY_HELD_MAX)
+		cap = RELAY_HELD_MAX;
+	if (c->n_held + n <= cap && held_resize(c, cap) == SOTTO_OK)
+		return;
+	sotto_err rc = core_flush(c->core); /* answers went out; errors were answered */
+	(void)rc;
+}
+
+/* The next held entry of c, or NULL for a dead client (its answers are void). */
+static struct held *held_add(struct relay_client *c, enum held_kind kind)
+{
+	struct held *h;
+
+	if (c->is_dead || !SOTTO_INVARIANT(c->n_held < c->cap_held))
+		return NULL;
+	h = &c->held[c->n_held++];
+	memset(h, 0, sizeof(*h));
+	h->kind = (uint8_t)kind;
+	dirty_link(c);
+	return h;
+}
+
+/* Holds an OK, NONE, END or PONG. */
+static void hold_simple(struct relay_client *c, enum relay_resp_code code, uint32_t corr,
+                        const uint8_t *SOTTO_NULLABLE entity, bool is_durable)
+{
+	struct held *h = held_add(c, HELD_RESP);
+	size_t len;
+
+	if (h == NULL)
+		return;
+	if (relay_resp_encode_simple(h->tx, sizeof(h->tx), &len, code, corr, entity) != SOTTO_OK) {
+		c->n_held--; /* cannot happen: the codes and sizes are ours */
+		return;
+	}
+	h->tx_len = (uint8_t)len;
+	h->is_durable = is_durable;
+}
+
+static void hold_err(struct relay_client *c, uint32_t corr, const uint8_t *SOTTO_NULLABLE entity,
+                     enum relay_err err)
+{
+	struct held *h;
+	size_t len;
+
+	if (err < RELAY_ERR_AUTH || err > RELAY_ERR_RATE)
+		err = RELAY_ERR_INTERNAL;
+	c->core->stats.n_errors[err]++;
+	if ((h = held_add(c, HELD_RESP)) == NULL)
+		return;
+	if (relay_resp_encode_err(h->tx, sizeof(h->tx), &len, corr, entity, err) != SOTTO_OK) {
+		c->n_held--;
+		return;
+	}
+	h->tx_len = (uint8_t)len;
+}
+
+static void hold_get(struct relay_client *c, uint32_t corr, const uint8_t rid[static RELAY_ID_LEN])
+{
+	struct held *h = held_add(c, HELD_GET);
+
+	if (h == NULL)
+		return;
+	h->corr = corr;
+	memcpy(h->rid, rid, RELAY_ID_LEN);
+}
+
+/* Asks for sub's next MSG at the flush (its client must have room). */
+static void hold_push(struct relay_sub *s)
+{
+	struct held *h = held_add(s->client, HELD_PUSH);
+
+	if (h == NULL)
+		return;
+	memcpy(h->rid, s->rid, RELAY_ID_LEN);
+	s->want_push = true;
+}
+
+/* Opens the turn's batch unless it is open: every store write goes through it. */
+static sotto_err core_batch(struct relay_core *core)
+{
+	sotto_err rc;
+
+	if (core->in_batch)
+		return SOTTO_OK;
+	if ((rc = relay_store_begin(core->store)) != SOTTO_OK)
+		return rc;
+	core->in_batch = true;
+	return SOTTO_OK;
+}
+
+/* ---- authorisation ---- */
+
+/*
+ * Loads the queue named by a recipient command into q and checks the MAC
+ * under its K_rauth, or under the dummy key when there is no such queue: an
+ * unknown RID and a wrong MAC cost one lookup and one MAC each and answer
+ * the same AUTH.
+ */
+static enum relay_err auth_recipient(struct relay_client *c, const struct relay_cmd *cmd,
+                                     struct relay_store_queue *q)
+{
+	struct relay_core *core = c->core;
+	sotto_err rc = relay_store_queue_by_rid(core->store, cmd->entity, q);
+	bool is_found = rc == SOTTO_OK;
+	bool is_mac_ok;
+
+	if (!is_found && rc != SOTTO_ERR_NOT_FOUND)
+		return RELAY_ERR_INTERNAL;
+	is_mac_ok = relay_cmd_verify(cmd, is_found ? q->k_rauth : core->dummy, c->session_id) ==
+	            SOTTO_OK;
+	return (is_found & is_mac_ok) ? RELAY_ERR_NONE : RELAY_ERR_AUTH;
+}
+
+/* Loads the queue with sender ID sid into q; *is_found says whether it exists. */
+static enum relay_err load_sender(struct relay_core *core, const struct relay_cmd *cmd,
+                                  struct relay_store_queue *q, bool *is_found)
+{
+	sotto_err rc = relay_store_queue_by_sid(core->store, cmd->entity, q);
+
+	*is_found = rc == SOTTO_OK;
+	if (!*is_found && rc != SOTTO_ERR_NOT_FOUND)
+		return RELAY_ERR_INTERNAL;
+	return RELAY_ERR_NONE;
+}
+
+/* ---- commands (§4.3) ---- */
+
+static bool rate_allow(struct relay_client *c)
+{
+	uint64_t now = ctx_now_ms(c->core->ctx);
+
+	if (now - c->rate_start_ms >= RATE_WINDOW_MS) {
+		c->rate_start_ms = now;
+		c->rate_count = 0;
+	}
+	if (c->rate_count >= c->core->config.new_per_minute)
+		return false;
+	c->rate_count++;
+	return true;
+}
+
+/* Stores q under fresh random IDs, drawing again if the store holds them already. */
+static sotto_err queue_add_fresh(struct relay_core *core, struct relay_store_queue *q)
+{
+	sotto_err rc = SOTTO_ERR_INTERNAL;
+
+	for (unsigned i = 0; i < RELAY_NEW_ID_TRIES_MAX; i++) {
+		ctx_random(core->ctx, q->rid, RELAY_ID_LEN);
+		ctx_random(core->ctx, q->sid, RELAY_ID_LEN);
+		if ((rc = relay_store_queue_add(core->store, q)) != SOTTO_ERR_USED)
+			break;
+	}
+	return rc;
+}
+
+/* NEW: rk -> IDS (RID, SID, srk, ssk); keeps K_rauth, K_deliver and ssk_priv. */
+static enum relay_err cmd_new(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_core *core = c->core;
+	struct relay_store_queue q;
+	struct x25519_keypair srk, ssk;
+	enum relay_err err = RELAY_ERR_INTERNAL;
+	struct held *h;
+	sotto_err rc;
+	size_t len;
+
+	memset(&q, 0, sizeof(q));
+	memset(&srk, 0, sizeof(srk));
+	memset(&ssk, 0, sizeof(ssk));
+	if (!rate_allow(c)) {
+		err = RELAY_ERR_RATE;
+		goto out;
+	}
+	x25519_keypair_generate(core->ctx, &srk);
+	x25519_keypair_generate(core->ctx, &ssk);
+	/* Sr = DH(srk_priv, rk); K_rauth, K_deliver */
+	rc = relay_keys_recipient(q.k_rauth, q.k_deliver, srk.priv, cmd->key);
+	if (rc != SOTTO_OK) {
+		err = rc == SOTTO_ERR_WEAK_KEY ? RELAY_ERR_CMD : RELAY_ERR_INTERNAL;
+		goto out;
+	}
+	memcpy(q.ssk_priv, ssk.priv, RELAY_KEY_LEN);
+	q.has_ssk_priv = true;
+	q.status = RELAY_STORE_ACTIVE;
+	q.created_s = relay_core_now_s(core);
+	if (core_batch(core) != SOTTO_OK || queue_add_fresh(core, &q) != SOTTO_OK)
+		goto out;
+	if ((h = held_add(c, HELD_RESP)) != NULL &&
+	    relay_resp_encode_ids(h->tx, sizeof(h->tx), &len, cmd->corr, q.rid, q.sid, srk.pub,
+	                          ssk.pub) == SOTTO_OK) {
+		h->tx_len = (uint8_t)len;
+		h->is_durable = true;
+	}
+	core->stats.n_queues_created++;
+	err = RELAY_ERR_NONE;
+out:
+	x25519_keypair_clear(&srk);
+	x25519_keypair_clear(&ssk);
+	relay_store_queue_clear(&q);
+	return err;
+}
+
+/* Secures queue rid with k_sauth and holds the durable OK (KEY, SKEY). */
+static enum relay_err queue_secure(struct relay_client *c, const struct relay_cmd *cmd,
+                                   const uint8_t rid[static RELAY_ID_LEN],
+                                   const uint8_t k_sauth[static RELAY_KEY_LEN])
+{
+	struct relay_core *core = c->core;
+	sotto_err rc;
+
+	if (core_batch(core) != SOTTO_OK)
+		return RELAY_ERR_INTERNAL;
+	rc = relay_store_queue_secure(core->store, rid, k_sauth);
+	if (rc == SOTTO_ERR_STATE || rc == SOTTO_ERR_NOT_FOUND)
+		return RELAY_ERR_AUTH; /* a second KEY/SKEY */
+	if (rc != SOTTO_OK)
+		return RELAY_ERR_INTERNAL;
+	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
+	return RELAY_ERR_NONE;
+}
+
+/* KEY (recipient): K_sauth = KDF(DH(ssk_priv, sk)). */
+static enum relay_err cmd_key(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_core *core = c->core;
+	struct relay_store_queue q;
+	uint8_t k_sauth[RELAY_KEY_LEN];
+	enum relay_err err;
+	sotto_err rc;
+
+	memset(&q, 0, sizeof(q));
+	memset(k_sauth, 0, sizeof(k_sauth));
+	if ((err = auth_recipient(c, cmd, &q)) != RELAY_ERR_NONE)
+		goto out;
+	/* The same DH whether or not the queue can still be secured. */
+	rc = relay_keys_sender(k_sauth, q.has_ssk_priv ? q.ssk_priv : core->dummy + RELAY_KEY_LEN,
+	                       cmd->key);
+	if (rc != SOTTO_OK) {
+		err = rc == SOTTO_ERR_WEAK_KEY ? RELAY_ERR_CMD : RELAY_ERR_INTERNAL;
+		goto out;
+	}
+	if (!q.has_ssk_priv) {
+		err = RELAY_ERR_AUTH;
+		goto out;
+	}
+	err = queue_secure(c, cmd, q.rid, k_sauth);
+out:
+	sodium_memzero(k_sauth, sizeof(k_sauth));
+	relay_store_queue_clear(&q);
+	return err;
+}
+
+/*
+ * SKEY (sender): the MAC under K_sauth derived from the carried sk proves
+ * possession of sk_priv. Unknown SID, secured or suspended queue, low-order
+ * sk and wrong MAC all do one lookup, one DH and one MAC and answer AUTH.
+ */
+static enum relay_err cmd_skey(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_core *core = c->core;
+	struct relay_store_queue q;
+	uint8_t k_sauth[RELAY_KEY_LEN];
+	enum relay_err err;
+	bool is_found, is_usable, is_dh_ok, is_mac_ok;
+	sotto_err rc;
+
+	memset(&q, 0, sizeof(q));
+	memset(k_sauth, 0, sizeof(k_sauth));
+	if ((err = load_sender(core, cmd, &q, &is_found)) != RELAY_ERR_NONE)
+		goto out;
+	is_usable = is_found && q.has_ssk_priv;
+	rc = relay_keys_sender(k_sauth, is_usable ? q.ssk_priv : core->dummy + RELAY_KEY_LEN,
+	                       cmd->key);
+	is_dh_ok = rc == SOTTO_OK;
+	if (!is_dh_ok && rc != SOTTO_ERR_WEAK_KEY) {
+		err = RELAY_ERR_INTERNAL;
+		goto out;
+	}
+	is_mac_ok =
+	        relay_cmd_verify(cmd, is_dh_ok ? k_sauth : core->dummy, c->session_id) == SOTTO_OK;
+	if (!(is_usable & is_dh_ok & is_mac_ok)) {
+		err = RELAY_ERR_AUTH;
+		goto out;
+	}
+	err = queue_secure(c, cmd, q.rid, k_sauth);
+out:
+	sodium_memzero(k_sauth, sizeof(k_sauth));
+	relay_store_queue_clear(&q);
+	return err;
+}
+
+/* Stores a SEND that passed every check, and wakes the queue's subscriber. */
+static enum relay_err send_store(struct relay_client *c, const struct relay_cmd *cmd,
+                                 const struct relay_store_queue *q)
+{
+	struct relay_core *core = c->core;
+	struct relay_sub *sub = sub_find(core, q->rid);
+	uint8_t msg_id[RELAY_MSG_ID_LEN];
+	uint64_t seq;
+
+	if (sub != NULL && !sub->has_pending && !sub->want_push)
+		held_room(sub->client,
+		          1); /* before the write: an early flush commits nothing of ours */
+	ctx_random(core->ctx, msg_id, sizeof(msg_id));
+	if (core_batch(core) != SOTTO_OK ||
+	    relay_store_msg_add(core->store, q->rid, msg_id, relay_core_now_s(core), cmd->flags,
+	                        cmd->body, cmd->body_len, &seq) != SOTTO_OK)
+		return RELAY_ERR_INTERNAL;
+	core->stats.n_msgs_in++;
+	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
+	if (sub != NULL && !sub->has_pending && !sub->want_push)
+		hold_push(sub);
+	return RELAY_ERR_NONE;
+}
+
+/*
+ * SEND: no MAC while the queue is unsecured, K_sauth once secured, AUTH
+ * when unknown or suspended. The MAC is computed in every case (under the
+ * dummy key when there is no K_sauth) so that the refusals cost the same.
+ */
+static enum relay_err cmd_send(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_core *core = c->core;
+	struct relay_store_queue q;
+	enum relay_err err;
+	bool is_found, is_open, is_mac_ok;
+	uint32_t n;
+
+	memset(&q, 0, sizeof(q));
+	if ((err = load_sender(core, cmd, &q, &is_found)) != RELAY_ERR_NONE)
+		goto out;
+	is_mac_ok = relay_cmd_verify(cmd, is_found && q.has_k_sauth ? q.k_sauth : core->dummy,
+	                             c->session_id) == SOTTO_OK;
+	is_open = is_found && (q.status == RELAY_STORE_ACTIVE ||
+	                       (q.status == RELAY_STORE_SECURED && is_mac_ok));
+	if (!is_open) {
+		err = RELAY_ERR_AUTH;
+		goto out;
+	}
+	if (relay_store_msg_count(core->store, q.rid, &n) != SOTTO_OK) {
+		err = RELAY_ERR_INTERNAL;
+		goto out;
+	}
+	if (n >= core->config.quota) {
+		err = RELAY_ERR_QUOTA;
+		goto out;
+	}
+	err = send_store(c, cmd, &q);
+out:
+	relay_store_queue_clear(&q);
+	return err;
+}
+
+/* SUB: this client becomes the queue's one subscriber; the old one gets END. */
+static enum relay_err cmd_sub(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_core *core = c->core;
+	struct relay_store_queue q;
+	struct relay_sub *sub;
+	enum relay_err err;
+
+	memset(&q, 0, sizeof(q));
+	if ((err = auth_recipient(c, cmd, &q)) != RELAY_ERR_NONE)
+		goto out;
+	sub = sub_find(core, q.rid);
+	if (sub == NULL) {
+		if (sub_add(core, c, q.rid, &sub) != SOTTO_OK) {
+			err = RELAY_ERR_INTERNAL;
+			goto out;
+		}
+	} else if (sub->client != c) {
+		held_room(sub->client, 1);
+		hold_simple(sub->client, RELAY_RESP_END, 0, q.rid, false);
+		sub_unlink_client(sub);
+		sub_link_client(sub, c);
+	}
+	sub->has_pending = false; /* an unacknowledged message goes out again */
+	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, false);
+	hold_push(sub); /* even if a push is held for a former subscriber */
+out:
+	relay_store_queue_clear(&q);
+	return err;
+}
+
+/* GET: answered from the store after the commit (MSG or NONE). */
+static enum relay_err cmd_get(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_store_queue q;
+	enum relay_err err;
+
+	memset(&q, 0, sizeof(q));
+	if ((err = auth_recipient(c, cmd, &q)) == RELAY_ERR_NONE)
+		hold_get(c, cmd->corr, q.rid);
+	relay_store_queue_clear(&q);
+	return err;
+}
+
+/* ACK: only the oldest message (the one delivered) may be acknowledged. */
+static enum relay_err ack_delete(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_core *core = c->core;
+	struct relay_sub *sub;
+	sotto_err rc = relay_store_msg_first(core->store, cmd->entity, &core->msg);
+
+	if (rc == SOTTO_ERR_NOT_FOUND)
+		return RELAY_ERR_NO_MSG;
+	if (rc != SOTTO_OK)
+		return RELAY_ERR_INTERNAL;
+	if (!ct_equal(core->msg.msg_id, cmd->msg_id, RELAY_MSG_ID_LEN))
+		return RELAY_ERR_NO_MSG;
+	sub = sub_find(core, cmd->entity);
+	if (sub != NULL && !sub->want_push)
+		held_room(sub->client, 1);
+	if (core_batch(core) != SOTTO_OK)
+		return RELAY_ERR_INTERNAL;
+	rc = relay_store_msg_delete(core->store, cmd->entity, cmd->msg_id);
+	if (rc == SOTTO_ERR_NOT_FOUND)
+		return RELAY_ERR_NO_MSG;
+	if (rc != SOTTO_OK)
+		return RELAY_ERR_INTERNAL;
+	core->stats.n_msgs_acked++;
+	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
+	if (sub != NULL) {
+		sub->has_pending = false;
+		if (!sub->want_push)
+			hold_push(sub);
+	}
+	return RELAY_ERR_NONE;
+}
+
+/* KEY-less recipient commands that change the queue: ACK, OFF, DEL. */
+static enum relay_err cmd_recipient_write(struct relay_client *c, const struct relay_cmd *cmd)
+{
+	struct relay_core *core = c->core;
+	struct relay_store_queue q;
+	struct relay_sub *sub;
+	enum relay_err err;
+	sotto_err rc;
+
+	memset(&q, 0, sizeof(q));
+	if ((err = auth_recipient(c, cmd, &q)) != RELAY_ERR_NONE)
+		goto out;
+	if (cmd->code == RELAY_CMD_ACK) {
+		err = ack_delete(c, cmd);
+		goto out;
+	}
+	if (core_batch(core) != SOTTO_OK) {
+		err = RELAY_ERR_INTERNAL;
+		goto out;
+	}
+	if (cmd->code == RELAY_CMD_OFF)
+		rc = relay_store_queue_suspend(core->store, q.rid);
+	else
+		rc = relay_store_queue_delete(core->store, q.rid);
+	if (rc != SOTTO_OK) {
+		err = rc == SOTTO_ERR_NOT_FOUND ? RELAY_ERR_AUTH : RELAY_ERR_INTERNAL;
+		goto out;
+	}
+	if (cmd->code == RELAY_CMD_DEL && (sub = sub_find(core, q.rid)) != NULL)
+		sub_remove(core, sub);
+	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
+out:
+	relay_store_queue_clear(&q);
+	return err;
+}
+
+/* Executes one transmission; every outcome holds exactly one answer. */
+static void execute(struct relay_client *c, const uint8_t *tx, size_t len)
+{
+	struct relay_cmd cmd;
+	enum relay_err err;
+
+	held_room(c, 2); /* an answer and a push to ourselves at most */
+	if (c->is_dead)
+		return; /* the early flush found its output closed */
+	c->core->stats.n_commands++;
+	if (relay_cmd_parse(&cmd, tx, len) != SOTTO_OK) {
+		hold_err(c, cmd.corr, cmd.entity,
+		         cmd.err != RELAY_ERR_NONE ? cmd.err : RELAY_ERR_BLOCK);
+		return;
+	}
+	switch (cmd.code) {
+	case RELAY_CMD_NEW: err = cmd_new(c, &cmd); break;
+	case RELAY_CMD_KEY: err = cmd_key(c, &cmd); break;
+	case RELAY_CMD_SKEY: err = cmd_skey(c, &cmd); break;
+	case RELAY_CMD_SEND: err = cmd_send(c, &cmd); break;
+	case RELAY_CMD_SUB: err = cmd_sub(c, &cmd); break;
+	case RELAY_CMD_GET: err = cmd_get(c, &cmd); break;
+	case RELAY_CMD_ACK:
+	case RELAY_CMD_OFF:
+	case RELAY_CMD_DEL: err = cmd_recipient_write(c, &cmd); break;
+	case RELAY_CMD_PING:
+		hold_simple(c, RELAY_RESP_PONG, cmd.corr, NULL, false);
+		err = RELAY_ERR_NONE;
+		break;
+	default: err = RELAY_ERR_CMD; break;
+	}
+	if (err != RELAY_ERR_NONE)
+		hold_err(c, cmd.corr, cmd.entity, err);
+}
+
+sotto_err relay_client_feed(struct relay_client *c, const uint8_t *content, size_t len)
+{
+	struct relay_batch batch;
+
+	if (c->is_dead)
+		return SOTTO_ERR_STATE;
+	c->core->stats.n_blocks_in++;
+	if (relay_batch_parse(&batch, content, len) != SOTTO_OK) {
+		held_room(c, 1);
+		hold_err(c, 0, NULL, RELAY_ERR_BLOCK);
+		return SOTTO_OK;
+	}
+	for (size_t i = 0; i < batch.n_tx && !c->is_dead; i++)
+		execute(c, batch.tx[i].buf, batch.tx[i].len);
+	return c->is_dead ? SOTTO_ERR_STATE : SOTTO_OK;
+}
+
+bool relay_client_is_dead(const struct relay_client *c)
+{
+	return c->is_dead;
+}
+
+/* ---- flush: commit, then emit ---- */
+
+static void client_output(struct relay_client *c, const uint8_t *content, size_t len)
+{
+	if (c->is_dead)
+		return;
+	c->core->stats.n_blocks_out++;
+	if (c->output(c->user, content, len) != SOTTO_OK) {
+		c->is_dead = true;
+		c->core->stats.n_clients_dropped++;
+	}
+}
+
+/* Sends the batch built so far (if any) and starts an empty one. */
+static void emit_block(struct relay_client *c, struct relay_batch_writer *bw)
+{
+	size_t len;
+
+	if (!relay_batch_writer_is_empty(bw) && relay_batch_writer_finish(bw, &len) == SOTTO_OK)
+		client_output(c, c->core->block, len);
+	relay_batch_writer_init(bw, c->core->block);
+}
+
+/* Makes room for a transmission of len bytes, sending the full block first. */
+static void emit_reserve(struct relay_client *c, struct relay_batch_writer *bw, size_t len)
+{
+	if (!relay_batch_writer_fits(bw, len))
+		emit_block(c, bw);
+}
+
+static void emit_bytes(struct relay_client *c, struct relay_batch_writer *bw, const uint8_t *tx,
+                       size_t len)
+{
+	emit_reserve(c, bw, len);
+	sotto_err rc = relay_batch_writer_add(bw, tx, len); /* fits an empty batch */
+	(void)rc;
+}
+
+static void emit_err(struct relay_client *c, struct relay_batch_writer *bw, uint32_t corr,
+                     const uint8_t *SOTTO_NULLABLE entity, enum relay_err err)
+{
+	uint8_t tx[RELAY_RESP_HEADER_LEN + 1];
+	size_t len;
+
+	c->core->stats.n_errors[err]++;
+	if (relay_resp_encode_err(tx, sizeof(tx), &len, corr, entity, err) == SOTTO_OK)
+		emit_bytes(c, bw, tx, len);
+}
+
+/* Encrypts msg for queue q under K_deliver straight into the batch. */
+static sotto_err emit_msg(struct relay_client *c, struct relay_batch_writer *bw, uint32_t corr,
+                          const struct relay_store_queue *q, const struct relay_store_msg *msg)
+{
+	struct relay_msg m = {.timestamp = msg->timestamp_s,
+	                      .flags = msg->flags,
+	                      .body = msg->body,
+	                      .body_len = msg->body_len};
+	uint8_t *slot;
+	size_t cap, len;
+	sotto_err rc;
+
+	emit_reserve(c, bw, relay_resp_msg_len(msg->body_len));
+	if ((slot = relay_batch_writer_slot(bw, &cap)) == NULL)
+		return SOTTO_ERR_INTERNAL;
+	rc = relay_resp_encode_msg(slot, cap, &len, corr, q->rid, msg->msg_id, q->k_deliver, &m);
+	if (rc != SOTTO_OK || (rc = relay_batch_writer_commit(bw, len)) != SOTTO_OK)
+		return rc;
+	c->core->stats.n_msgs_out++;
+	return SOTTO_OK;
+}
+
+/* A held GET: MSG (the oldest message) or NONE, read after the commit. */
+static void emit_get(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
+{
+	struct relay_core *core = c->core;
+	struct relay_store_queue q;
+	sotto_err rc = relay_store_queue_by_rid(core->store, h->rid, &q);
+
+	if (rc == SOTTO_ERR_NOT_FOUND) {
+		emit_err(c, bw, h->corr, h->rid, RELAY_ERR_AUTH); /* deleted in the same turn */
+		goto out;
+	}
+	if (rc == SOTTO_OK)
+		rc = relay_store_msg_first(core->store, h->rid, &core->msg);
+	if (rc == SOTTO_ERR_NOT_FOUND) {
+		uint8_t tx[RELAY_RESP_HEADER_LEN];
+		size_t len;
+		if (relay_resp_encode_simple(tx, sizeof(tx), &len, RELAY_RESP_NONE, h->corr,
+		                             h->rid) == SOTTO_OK)
+			emit_bytes(c, bw, tx, len);
+		goto out;
+	}
+	if (rc != SOTTO_OK || emit_msg(c, bw, h->corr, &q, &core->msg) != SOTTO_OK)
+		emit_err(c, bw, h->corr, h->rid, RELAY_ERR_INTERNAL);
+out:
+	relay_store_queue_clear(&q);
+}
+
+/*
+ * A held push: if this client still holds the subscription and wants a
+ * push, deliver the oldest message unless it is already out.
+ */
+static void emit_push(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
+{
+	struct relay_core *core = c->core;
+	struct relay_sub *sub = sub_find(core, h->rid);
+	struct relay_store_queue q;
+
+	memset(&q, 0, sizeof(q));
+	if (sub == NULL || sub->client != c || !sub->want_push)
+		return;
+	sub->want_push = false;
+	if (relay_store_queue_by_rid(core->store, h->rid, &q) != SOTTO_OK)
+		goto out;
+	if (relay_store_msg_first(core->store, h->rid, &core->msg) != SOTTO_OK) {
+		sub->has_pending = false; /* empty (or unreadable until the next trigger) */
+		goto out;
+	}
+	if (sub->has_pending && memcmp(sub->delivered_id, core->msg.msg_id, RELAY_MSG_ID_LEN) == 0)
+		goto out; /* still out, waiting for its ACK */
+	if (emit_msg(c, bw, 0, &q, &core->msg) == SOTTO_OK) {
+		sub->has_pending = true;
+		memcpy(sub->delivered_id, core->msg.msg_id, RELAY_MSG_ID_LEN);
+	}
+out:
+	relay_store_queue_clear(&q);
+}
+
+static void emit_held(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h,
+                      bool is_committed)
+{
+	switch (h->kind) {
+	case HELD_RESP:
+		if (h->is_durable && !is_committed)
+			emit_err(c, bw, bytes_load_be32(h->tx), h->tx + RESP_ENTITY_OFFSET,
+			         RELAY_ERR_INTERNAL);
+		else
+			emit_bytes(c, bw, h->tx, h->tx_len);
+		break;
+	case HELD_GET: emit_get(c, bw, h); break;
+	case HELD_PUSH: emit_push(c, bw, h); break;
+	default: break;
+	}
+}
+
+/* Emits everything c holds, packed into as few blocks as fit. */
+static void client_emit(struct relay_client *c, bool is_committed)
+{
+	struct relay_batch_writer bw;
+
+	relay_batch_writer_init(&bw, c->core->block);
+	for (size_t i = 0; i < c->n_held && !c->is_dead; i++)
+		emit_held(c, &bw, &c->held[i], is_committed);
+	emit_block(c, &bw);
+	c->n_held = 0;
+	if (c->cap_held > HELD_MIN) {
+		sotto_err rc = held_resize(c, HELD_MIN); /* idle clients stay small */
+		(void)rc;
+	}
+}
+
+static sotto_err core_flush(struct relay_core *core)
+{
+	sotto_err rc = SOTTO_OK;
+
+	if (!SOTTO_INVARIANT(!core->is_flushing))
+		return SOTTO_ERR_INTERNAL;
+	if (core->in_batch) {
+		core->in_batch = false;
+		rc = relay_store_commit(core->store);
+		if (rc == SOTTO_OK) {
+			core->stats.n_commits++;
+		} else {
+			core->stats.n_commit_failures++;
+			ctx_log(core->ctx, SOTTO_LOG_ERROR,
+			        "relay: commit failed (%s), durable answers become ERR INTERNAL",
+			        sotto_strerror(rc));
+		}
+	}
+	core->is_flushing = true;
+	while (core->dirty_head != NULL) {
+		struct relay_client *c = core->dirty_head;
+		dirty_unlink(c);
+		client_emit(c, rc == SOTTO_OK);
+	}
+	core->is_flushing = false;
+	return rc;
+}
+
+sotto_err relay_core_flush(struct relay_core *core)
+{
+	return core_flush(core);
+}
+
+/* ---- expiry, counters, lifetime ---- */
+
+/* After expiry: every subscriber with a message out checks it is still there. */
+static void recheck_deliveries(struct relay_core *core)
+{
+	for (size_t i = 0; i < core->n_buckets; i++) {
+		for (struct relay_sub *s = core->buckets[i]; s != NULL; s = s->hnext) {
+			if (!s->has_pending || s->want_push)
+				continue;
+			held_room(s->client, 1); /* may flush: the table does not change */
+			hold_push(s);
+		}
+	}
+}
+
+sotto_err relay_core_expire(struct relay_core *core, uint64_t now_s, uint32_t *n_deleted)
+{
+	sotto_err rc;
+	uint32_t n = 0;
+
+	*n_deleted = 0;
+	if (now_s <= core->config.ttl_s)
+		return SOTTO_OK;
+	if ((rc = core_batch(core)) != SOTTO_OK)
+		return rc;
+	rc = relay_store_msg_expire(core->store, now_s - core->config.ttl_s, RELAY_EXPIRE_STEP_MAX,
+	                            &n);
+	if (rc != SOTTO_OK)
+		return rc;
+	*n_deleted = n;
+	core->stats.n_msgs_expired += n;
+	if (n > 0)
+		recheck_deliveries(core);
+	return SOTTO_OK;
+}
+
+void relay_core_stats(const struct relay_core *core, struct relay_stats *out)
+{
+	*out = core->stats;
+}
+
+static sotto_err resolve_config(const struct relay_core_config *in, struct relay_core_config *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (in != NULL)
+		*out = *in;
+	if (out->quota == 0)
+		out->quota = RELAY_QUOTA_DEFAULT;
+	if (out->ttl_s == 0)
+		out->ttl_s = RELAY_TTL_S_DEFAULT;
+	if (out->new_per_minute == 0)
+		out->new_per_minute = RELAY_NEW_PER_MINUTE_DEFAULT;
+	if (out->wall_clock == NULL) {
+		out->wall_clock = system_wall_clock;
+		out->wall_clock_user = NULL;
+	}
+	if (out->quota > RELAY_QUOTA_MAX || out->ttl_s > RELAY_TTL_S_MAX ||
+	    out->new_per_minute > RELAY_NEW_PER_MINUTE_MAX)
+		return SOTTO_ERR_INVALID;
+	return SOTTO_OK;
+}
+
+sotto_err relay_core_new(struct sotto_ctx *ctx, struct relay_store *store,
+                         const struct relay_core_config *config, struct relay_core **out)
+{
+	struct relay_core *core = NULL;
+	struct relay_core_config cfg;
+	sotto_err rc;
+
+	*out = NULL;
+	if ((rc = resolve_config(config, &cfg)) != SOTTO_OK)
+		goto out;
+	rc = SOTTO_ERR_NOMEM;
+	if ((core = ctx_calloc(ctx, 1, sizeof(*core))) == NULL)
+		goto out;
+	core->ctx = ctx;
+	core->store = store;
+	core->config = cfg;
+	core->n_buckets = SUB_BUCKETS_MIN;
+	if ((core->buckets = ctx_calloc(ctx, core->n_buckets, sizeof(*core->buckets))) == NULL)
+		goto out;
+	if ((core->dummy = ctx_secure_alloc(ctx, DUMMY_LEN)) == NULL)
+		goto out;
+	ctx_random(ctx, core->dummy, DUMMY_LEN);
+	*out = core;
+	core = NULL; /* moved */
+	rc = SOTTO_OK;
+out:
+	relay_core_free(core);
+	return rc;
+}
+
+void relay_core_free(struct relay_core *core)
+{
+	if (core == NULL)
+		return;
+	while (core->clients != NULL)
+		relay_client_free(core->clients);
+	if (core->in_batch)
+		relay_store_rollback(core->store);
+	if (core->dummy != NULL)
+		sodium_memzero(core->dummy, DUMMY_LEN);
+	ctx_secure_free(core->ctx, core->dummy);
+	ctx_free(core->ctx, core->buckets);
+	sodium_memzero(&core->msg, sizeof(core->msg));
+	ctx_free(core->ctx, core);
+}
+
+sotto_err relay_client_new(struct relay_core *core,
+                           const uint8_t session_id[static RELAY_SESSION_ID_LEN],
+                           relay_output_fn *output, void *user, struct relay_client **out)
+{
+	struct relay_client *c;
+
+	*out = NULL;
+	if ((c = ctx_calloc(core->ctx, 1, sizeof(*c))) == NULL)
+		return SOTTO_ERR_NOMEM;
+	if ((c->held = ctx_calloc(core->ctx, HELD_MIN, sizeof(*c->held))) == NULL) {
+		ctx_free(core->ctx, c);
+		return SOTTO_ERR_NOMEM;
+	}
+	c->cap_held = HELD_MIN;
+	c->core = core;
+	memcpy(c->session_id, session_id, RELAY_SESSION_ID_LEN);
+	c->output = output;
+	c->user = user;
+	c->rate_start_ms = ctx_now_ms(core->ctx);
+	c->next = core->clients;
+	if (core->clients != NULL)
+		core->clients->prev = c;
+	core->clients = c;
+	core->stats.n_connections++;
+	core->stats.n_clients++;
+	*out = c;
+	return SOTTO_OK;
+}
+
+void relay_client_free(struct relay_client *c)
+{
+	struct relay_core *core;
+
+	if (c == NULL)
+		return;
+	core = c->core;
+	while (c->subs != NULL)
+		sub_remove(core, c->subs);
+	dirty_unlink(c);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		core->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	core->stats.n_clients--;
+	ctx_free(core->ctx, c->held);
+	ctx_free(core->ctx, c);
+}
