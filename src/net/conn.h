@@ -23,6 +23,11 @@
  * answers with the refusal frame before hanging up, and the client ends with
  * SOTTO_ERR_AUTH too.
  *
+ * Signals: libuv writes to sockets with write(2), so on Linux a peer that
+ * vanishes mid-write raises SIGPIPE. The library never changes a process's
+ * signal dispositions; a program using connections must ignore SIGPIPE
+ * (signal(SIGPIPE, SIG_IGN)) and then sees SOTTO_ERR_CLOSED instead.
+ *
  * Threading: everything made from one loop and one context runs on the
  * thread that runs that loop. Separate loops with separate contexts may run
  * on separate threads.
