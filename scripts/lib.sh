@@ -10,8 +10,9 @@ SOTTO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # coverage: gcovr; symbol check: binutils (nm).
 SOTTO_PACKAGES=(gcc clang libclang-rt-14-dev llvm cmake make pkg-config binutils
 	libsodium-dev libuv1-dev libsqlite3-dev libcmocka-dev libjansson-dev gcovr)
-# bench only (bench/e2e's baselines; never linked into libsotto):
-SOTTO_PACKAGES+=(libsignal-protocol-c-dev libolm-dev libssl-dev)
+# bench only (bench/e2e's baselines and bench/relay's redis-server; never
+# linked into libsotto):
+SOTTO_PACKAGES+=(libsignal-protocol-c-dev libolm-dev libssl-dev redis-server)
 
 # Installs whatever is missing. As root it runs apt-get; otherwise it prints
 # the exact command to run and stops.
