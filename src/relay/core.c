@@ -10,7 +10,8 @@
  *                 callback, its held answers and its subscriptions.
  *   relay_sub     one subscribed queue: who receives its pushes, whether a
  *                 MSG is out and unacknowledged (and which), whether a push
- *                 is due at the next flush.
+ *                 is due (held for the next flush, or waiting while its
+ *                 client is blocked by a busy output).
  *   held          one answer waiting for the flush: an encoded transmission
  *                 (and whether it promises durability), or a GET / push to
  *                 be read from the store once the batch has committed.
@@ -69,7 +70,9 @@ struct relay_sub {
 	struct relay_sub *cprev, *cnext;        /* the subscriber's list */
 	uint8_t delivered_id[RELAY_MSG_ID_LEN]; /* valid while has_pending */
 	bool has_pending;                       /* a MSG is out, not acknowledged */
-	bool want_push;                         /* a HELD_PUSH is held for client */
+	bool want_push;   /* a push is due: held for client, or deferred while it is blocked */
+	bool is_in_block; /* pushed in the block being built (undone if it is refused) */
+	struct relay_sub *bnext; /* the block's pushed subs, while is_in_block */
 };
 
 struct relay_client {
@@ -83,6 +86,9 @@ struct relay_client {
 	struct relay_client *prev, *next;   /* every client of the core */
 	struct relay_client *dprev, *dnext; /* clients with held answers */
 	bool is_dirty, is_dead;
+	bool is_blocked;        /* its output refused a push-only block: pushes wait for unblock */
+	bool is_push_phase;     /* client_emit is emitting its pushes */
+	bool is_push_block;     /* the block being offered holds pushes only */
 	uint64_t rate_start_ms; /* ctx clock: start of the current NEW window */
 	uint32_t rate_count;    /* NEW in that window */
 };
@@ -101,6 +107,7 @@ struct relay_core {
 	struct relay_stats stats;
 	uint8_t block[RELAY_BLOCK_CONTENT_MAX]; /* the output batch being built */
 	struct relay_store_msg msg;             /* the message being read */
+	struct relay_sub *block_subs;           /* subs pushed in the block being built */
 };
 
 static sotto_err core_flush(struct relay_core *core);
@@ -806,17 +813,67 @@ bool relay_client_is_dead(const struct relay_client *c)
 	return c->is_dead;
 }
 
+bool relay_client_is_pushing(const struct relay_client *c)
+{
+	return c->is_push_block;
+}
+
+void relay_client_unblock(struct relay_client *c)
+{
+	if (!c->is_blocked || c->is_dead)
+		return;
+	c->is_blocked = false;
+	for (struct relay_sub *s = c->subs; s != NULL && !c->is_blocked && !c->is_dead;
+	     s = s->cnext) {
+		struct held *h;
+		if (!s->want_push)
+			continue;
+		held_room(c, 1); /* may flush early, which may block c again */
+		if (c->is_blocked || (h = held_add(c, HELD_PUSH)) == NULL)
+			break;
+		memcpy(h->rid, s->rid, RELAY_ID_LEN);
+	}
+}
+
 /* ---- flush: commit, then emit ---- */
+
+/*
+ * Settles the subs pushed in the block just offered: kept when it was sent,
+ * otherwise their pushes are due again (re-read from the store on unblock).
+ */
+static void block_subs_settle(struct relay_core *core, bool is_sent)
+{
+	while (core->block_subs != NULL) {
+		struct relay_sub *s = core->block_subs;
+		core->block_subs = s->bnext;
+		s->bnext = NULL;
+		s->is_in_block = false;
+		if (is_sent)
+			continue;
+		s->has_pending = false; /* that MSG never left: deliver the oldest again */
+		s->want_push = true;
+		core->stats.n_msgs_out--;
+	}
+}
 
 static void client_output(struct relay_client *c, const uint8_t *content, size_t len)
 {
-	if (c->is_dead)
+	sotto_err rc;
+
+	if (c->is_dead || (c->is_blocked && c->is_push_block)) {
+		block_subs_settle(c->core, false); /* pushes packed after the output filled up */
 		return;
+	}
 	c->core->stats.n_blocks_out++;
-	if (c->output(c->user, content, len) != SOTTO_OK) {
+	rc = c->output(c->user, content, len);
+	if (rc == SOTTO_ERR_BUSY && c->is_push_block) {
+		c->is_blocked = true;
+		c->core->stats.n_blocks_out--;
+	} else if (rc != SOTTO_OK) {
 		c->is_dead = true;
 		c->core->stats.n_clients_dropped++;
 	}
+	block_subs_settle(c->core, rc == SOTTO_OK);
 }
 
 /* Sends the batch built so far (if any) and starts an empty one. */
@@ -827,6 +884,7 @@ static void emit_block(struct relay_client *c, struct relay_batch_writer *bw)
 	if (!relay_batch_writer_is_empty(bw) && relay_batch_writer_finish(bw, &len) == SOTTO_OK)
 		client_output(c, c->core->block, len);
 	relay_batch_writer_init(bw, c->core->block);
+	c->is_push_block = c->is_push_phase; /* the next block starts empty */
 }
 
 /* Makes room for a transmission of len bytes, sending the full block first. */
@@ -915,8 +973,8 @@ static void emit_push(struct relay_client *c, struct relay_batch_writer *bw, con
 	struct relay_store_queue q;
 
 	memset(&q, 0, sizeof(q));
-	if (sub == NULL || sub->client != c || !sub->want_push)
-		return;
+	if (sub == NULL || sub->client != c || !sub->want_push || sub->is_in_block || c->is_blocked)
+		return; /* a blocked client's push stays due (want_push) until unblock */
 	sub->want_push = false;
 	if (relay_store_queue_by_rid(core->store, h->rid, &q) != SOTTO_OK)
 		goto out;
@@ -929,6 +987,9 @@ static void emit_push(struct relay_client *c, struct relay_batch_writer *bw, con
 	if (emit_msg(c, bw, 0, &q, &core->msg) == SOTTO_OK) {
 		sub->has_pending = true;
 		memcpy(sub->delivered_id, core->msg.msg_id, RELAY_MSG_ID_LEN);
+		sub->is_in_block = true;
+		sub->bnext = core->block_subs;
+		core->block_subs = sub;
 	}
 out:
 	relay_store_queue_clear(&q);
@@ -946,12 +1007,29 @@ static void emit_held(struct relay_client *c, struct relay_batch_writer *bw, con
 			emit_bytes(c, bw, h->tx, h->tx_len);
 		break;
 	case HELD_GET: emit_get(c, bw, h); break;
-	case HELD_PUSH: emit_push(c, bw, h); break;
-	default: break;
+	default: break; /* HELD_PUSH: emit_pushes */
 	}
 }
 
-/* Emits everything c holds, packed into as few blocks as fit. */
+/*
+ * Emits c's held pushes after its answers, packed behind them: a block of
+ * pushes only that the output refuses as busy blocks c (its pushes stay
+ * due) instead of killing it; a block that carries answers keeps the rule.
+ */
+static void emit_pushes(struct relay_client *c, struct relay_batch_writer *bw)
+{
+	c->is_push_phase = true;
+	c->is_push_block = relay_batch_writer_is_empty(bw);
+	for (size_t i = 0; i < c->n_held && !c->is_dead && !c->is_blocked; i++) {
+		if (c->held[i].kind == HELD_PUSH)
+			emit_push(c, bw, &c->held[i]);
+	}
+	emit_block(c, bw);
+	c->is_push_phase = false;
+	c->is_push_block = false;
+}
+
+/* Emits everything c holds: answers, then pushes, packed into as few blocks as fit. */
 static void client_emit(struct relay_client *c, bool is_committed)
 {
 	struct relay_batch_writer bw;
@@ -959,7 +1037,7 @@ static void client_emit(struct relay_client *c, bool is_committed)
 	relay_batch_writer_init(&bw, c->core->block);
 	for (size_t i = 0; i < c->n_held && !c->is_dead; i++)
 		emit_held(c, &bw, &c->held[i], is_committed);
-	emit_block(c, &bw);
+	emit_pushes(c, &bw);
 	c->n_held = 0;
 	if (c->cap_held > HELD_MIN) {
 		sotto_err rc = held_resize(c, HELD_MIN); /* idle clients stay small */

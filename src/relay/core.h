@@ -22,6 +22,13 @@
  * that might still be lost. A client that has RELAY_HELD_MAX answers held
  * flushes early (the group is simply smaller), which bounds memory.
  *
+ * Pacing (§4.4 "Delivery"). A flush emits a client's answers, then its MSG
+ * pushes. When the output refuses a block of pushes only as busy, the client
+ * is blocked: its pushes stay due (one flag per subscription, re-read from
+ * the store when sent, so nothing is lost or repeated) until
+ * relay_client_unblock. Answers are never held back: a refused answer still
+ * kills the client, which is what closes a peer that stops reading.
+ *
  * Authorisation answers one ERR AUTH, with the same bytes and the same work,
  * whether the entity is unknown, the MAC is wrong or the queue refuses the
  * command: an unknown entity is checked against a dummy key.
@@ -83,7 +90,11 @@ struct relay_stats {
  * the call) to send to the client's peer. Returning anything but SOTTO_OK
  * marks the client dead: nothing more is sent to it and feeding it fails, so
  * the transport should close the connection (a slow reader is dropped, never
- * buffered without bound). It must not call back into the core.
+ * buffered without bound). One exception: SOTTO_ERR_BUSY ("nothing sent, the
+ * output is full") for a block of MSG pushes only (relay_client_is_pushing)
+ * blocks the client instead: its pushes wait, one due entry per subscription
+ * (so memory stays bounded), until relay_client_unblock. It must not call
+ * back into the core, except relay_client_is_pushing.
  */
 typedef sotto_err relay_output_fn(void *SOTTO_NULLABLE user, const uint8_t *content, size_t len);
 
@@ -137,6 +148,21 @@ SOTTO_NODISCARD sotto_err relay_client_feed(struct relay_client *client,
 
 /* True once the client's output callback has failed. */
 bool relay_client_is_dead(const struct relay_client *client);
+
+/*
+ * True while the block being offered to client's output callback holds MSG
+ * pushes only (which may be refused with SOTTO_ERR_BUSY); false otherwise.
+ */
+bool relay_client_is_pushing(const struct relay_client *client);
+
+/*
+ * Resumes the pushes of a client blocked by a busy output (the transport's
+ * drain notice): every push still due is held for the next relay_core_flush
+ * and re-read from the store then. Does nothing for a client that is not
+ * blocked or is dead. May flush early, like relay_client_feed. Not from
+ * inside an output callback.
+ */
+void relay_client_unblock(struct relay_client *client);
 
 /*
  * Ends the loop turn: commits the open batch (if any), then emits every

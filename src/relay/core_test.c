@@ -48,6 +48,7 @@ struct peer {
 	struct relay_resp resps[MAX_RESPS]; /* parsed from blocks, in order */
 	size_t n_resps;
 	sotto_err output_rc; /* what the output callback returns */
+	size_t busy_after;   /* nonzero: blocks past this many are refused with BUSY */
 };
 
 struct fixture {
@@ -78,6 +79,9 @@ static sotto_err peer_output(void *user, const uint8_t *content, size_t len)
 	struct peer *p = user;
 	struct relay_batch batch;
 
+	if (p->busy_after != 0 && p->n_blocks >= p->busy_after)
+		return SOTTO_ERR_BUSY; /* nothing taken */
+
 	assert_true(p->n_blocks < MAX_BLOCKS);
 	assert_true(len >= 1 && len <= RELAY_BLOCK_CONTENT_MAX);
 	p->blocks[p->n_blocks] = malloc(len);
@@ -106,6 +110,7 @@ static void peer_attach(struct fixture *f, struct peer *p)
 {
 	p->f = f;
 	p->output_rc = SOTTO_OK;
+	p->busy_after = 0;
 	tu_rng_fill(&f->rng, p->session_id, sizeof(p->session_id));
 	assert_int_equal(relay_client_new(f->core, p->session_id, peer_output, p, &p->client),
 	                 SOTTO_OK);
@@ -1238,6 +1243,120 @@ static void core__nomem__new_and_client_fail_cleanly(void **state)
 	f->alloc.fail_at = 0;
 }
 
+/* ---- pushes paced by a busy output ---- */
+
+enum {
+	PACE_QUEUES = 40,
+	PACE_BODY_LEN = 3000, /* about five MSG per block */
+};
+
+/* Counts p's MSG pushes per queue of qs into seen, keeping their ids. */
+static void count_pushes(const struct peer *p, const struct tq *qs, unsigned *seen,
+                         uint8_t ids[][RELAY_MSG_ID_LEN])
+{
+	for (size_t i = 0; i < p->n_resps; i++) {
+		const struct relay_resp *r = &p->resps[i];
+		if (r->code != RELAY_RESP_MSG)
+			continue;
+		for (size_t k = 0; k < PACE_QUEUES; k++) {
+			if (memcmp(r->entity, qs[k].rid, RELAY_ID_LEN) != 0)
+				continue;
+			expect_msg(r, &qs[k], 0, (uint8_t)k, PACE_BODY_LEN);
+			memcpy(ids[k], r->msg_id, RELAY_MSG_ID_LEN);
+			seen[k]++;
+		}
+	}
+}
+
+static size_t sum_seen(const unsigned *seen)
+{
+	size_t total = 0;
+
+	for (size_t k = 0; k < PACE_QUEUES; k++)
+		total += seen[k];
+	return total;
+}
+
+/* PACE_QUEUES queues of r, one message each from s; r subscribes to all in one batch. */
+static void pace_setup(struct peer *r, struct peer *s, struct tq *qs)
+{
+	static struct relay_cmd cmds[PACE_QUEUES];
+	static const uint8_t *keys[PACE_QUEUES];
+
+	for (size_t k = 0; k < PACE_QUEUES; k++) {
+		tq_new(r, &qs[k]);
+		expect_resp(send_trip(s, 2, &qs[k], (uint8_t)k, PACE_BODY_LEN, NULL), RELAY_RESP_OK,
+		            2, qs[k].sid);
+		rcmd(&cmds[k], RELAY_CMD_SUB, (uint32_t)(10 + k), &qs[k]);
+		keys[k] = qs[k].k_rauth;
+	}
+	peer_reset(r);
+	r->busy_after = 3; /* the OK answers, then two blocks of pushes */
+	for (size_t k = 0; k < PACE_QUEUES; k += RELAY_BATCH_MAX) {
+		size_t n = PACE_QUEUES - k < RELAY_BATCH_MAX ? PACE_QUEUES - k : RELAY_BATCH_MAX;
+		feed_cmds(r, &cmds[k], &keys[k], n);
+	}
+	flush_ok(r->f);
+}
+
+static void core__push__waits_while_busy_and_resumes_on_unblock(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0];
+	static struct tq qs[PACE_QUEUES];
+	static uint8_t ids[PACE_QUEUES][RELAY_MSG_ID_LEN];
+	unsigned seen[PACE_QUEUES] = {0};
+	struct relay_stats st;
+	struct relay_cmd ack;
+	size_t first;
+
+	pace_setup(r, &f->peers[1], qs);
+	assert_false(relay_client_is_dead(r->client));
+	assert_int_equal(r->n_blocks, 3);
+	for (size_t k = 0; k < PACE_QUEUES; k++)
+		expect_resp(&r->resps[k], RELAY_RESP_OK, (uint32_t)(10 + k), qs[k].rid);
+	count_pushes(r, qs, seen, ids);
+	first = sum_seen(seen);
+	assert_true(first > 0 && first < PACE_QUEUES);
+	flush_ok(f); /* still blocked: no push */
+	assert_int_equal(r->n_blocks, 3);
+	r->busy_after = 0; /* answers still go out while pushes wait */
+	relay_cmd_init(&ack, RELAY_CMD_PING, 90, NULL);
+	expect_resp(roundtrip(r, &ack, NULL), RELAY_RESP_PONG, 90, NULL);
+	assert_int_equal(r->n_resps, 1);
+
+	peer_reset(r);
+	relay_client_unblock(r->client);
+	flush_ok(f);
+	count_pushes(r, qs, seen, ids);
+	for (size_t k = 0; k < PACE_QUEUES; k++)
+		assert_int_equal(seen[k], 1);
+	relay_core_stats(f->core, &st);
+	assert_int_equal(st.n_msgs_out, PACE_QUEUES);
+	for (size_t k = 0; k < PACE_QUEUES; k++) {
+		ack_cmd(&ack, (uint32_t)(200 + k), &qs[k], ids[k]);
+		expect_resp(roundtrip(r, &ack, qs[k].k_rauth), RELAY_RESP_OK, (uint32_t)(200 + k),
+		            qs[k].rid);
+		assert_int_equal(r->n_resps, 1); /* the queue is empty: nothing pushed */
+	}
+}
+
+static void core__push__refused_answers_kill_the_client__busy_output(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0];
+	struct relay_cmd cmd;
+
+	r->busy_after = 1;
+	relay_cmd_init(&cmd, RELAY_CMD_PING, 1, NULL);
+	expect_resp(roundtrip(r, &cmd, NULL), RELAY_RESP_PONG, 1, NULL);
+	relay_cmd_init(&cmd, RELAY_CMD_PING, 2, NULL);
+	feed_one(r, &cmd, NULL);
+	flush_ok(f);
+	assert_true(relay_client_is_dead(r->client));
+	assert_int_equal(r->n_blocks, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1265,6 +1384,8 @@ int main(void)
 	        T(core__quota__default_128),
 	        T(core__quota__small_config_then_ack_frees),
 	        T(core__rate__new_per_minute_with_manual_clock),
+	        T(core__push__waits_while_busy_and_resumes_on_unblock),
+	        T(core__push__refused_answers_kill_the_client__busy_output),
 	        T(core__group_commit__answers_only_after_flush),
 	        T(core__group_commit__failed_commit_answers_internal),
 	        T(core__held__early_flush_bounds_answers),

@@ -88,12 +88,18 @@ static bool server_is_drained(const struct relay_server *s)
 
 /* ---- the core's output ---- */
 
-/* Sends one block; a full write queue (a slow reader) or any failure closes the connection. */
+/*
+ * Sends one block. A full write queue refusing a block of pushes only keeps
+ * the connection (the core waits for on_drain); refusing answers (a reader
+ * that stopped) or any other failure closes it.
+ */
 static sotto_err server_output(void *user, const uint8_t *content, size_t len)
 {
 	struct relay_conn *rc = user;
 	sotto_err err = net_conn_send(rc->conn, content, len);
 
+	if (err == SOTTO_ERR_BUSY && relay_client_is_pushing(rc->client))
+		return err;
 	if (err != SOTTO_OK) {
 		if (err == SOTTO_ERR_BUSY)
 			ctx_log(rc->server->ctx, SOTTO_LOG_INFO, "relay: closing a slow reader");
@@ -137,6 +143,16 @@ static void on_block(void *user, struct net_conn *conn, const uint8_t *content, 
 		return;
 	if (relay_client_feed(rc->client, content, len) != SOTTO_OK)
 		net_conn_close(conn); /* its output failed: it is being closed already */
+}
+
+/* The write queue drained after refusing pushes: they resume at the end of this turn. */
+static void on_drain(void *user, struct net_conn *conn)
+{
+	struct relay_conn *rc = net_conn_data(conn);
+
+	(void)user;
+	if (rc != NULL)
+		relay_client_unblock(rc->client);
 }
 
 /* Must not use user: the server may be gone when a never-opened connection ends. */
@@ -257,8 +273,10 @@ sotto_err relay_server_new(struct sotto_ctx *ctx, uv_loop_t *loop, const char *h
                            const struct x25519_keypair *static_key, struct relay_store *store,
                            const struct relay_server_config *config, struct relay_server **out)
 {
-	struct net_conn_callbacks cb = {
-	        .on_open = on_open, .on_block = on_block, .on_close = on_close};
+	struct net_conn_callbacks cb = {.on_open = on_open,
+	                                .on_block = on_block,
+	                                .on_drain = on_drain,
+	                                .on_close = on_close};
 	struct relay_server_config cfg;
 	struct relay_server *s = NULL;
 	sotto_err rc;

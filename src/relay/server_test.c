@@ -623,6 +623,156 @@ static void server__drops__slow_reader_others_keep_working(void **state)
 	free(sl);
 }
 
+/* ---- a receiver of many busy queues is paced, not dropped ---- */
+
+enum {
+	MANY_QUEUES = 300,
+	MANY_BODY_LEN = 15000, /* about one block per pushed MSG: 4.5 MB against a 1 MiB queue */
+	MANY_SUB_CORR = 1000,
+};
+
+struct many {
+	struct world *w;
+	struct cli a, b; /* a creates and receives, b sends */
+	struct keys k[MANY_QUEUES];
+	unsigned seen[MANY_QUEUES];
+	size_t n_ids, n_sent, n_sub_ok, n_msgs;
+	uint8_t body[MANY_BODY_LEN];
+};
+
+/* Sends cmds[0..n) (each MAC'd under keys[i] unless NULL) in blocks of
+ * RELAY_BATCH_MAX. */
+static void cli_send_many(struct cli *c, const struct relay_cmd *cmds, const uint8_t *const *keys,
+                          size_t n)
+{
+	static uint8_t buf[RELAY_BLOCK_CONTENT_MAX];
+	struct relay_batch_writer bw;
+	size_t cap, len;
+
+	for (size_t i = 0; i < n; i += RELAY_BATCH_MAX) {
+		relay_batch_writer_init(&bw, buf);
+		for (size_t j = i; j < n && j < i + RELAY_BATCH_MAX; j++) {
+			uint8_t *slot = relay_batch_writer_slot(&bw, &cap);
+			EXPECT(c->w, slot != NULL &&
+			                     relay_cmd_encode(slot, cap, &len, &cmds[j], keys[j],
+			                                      keys[j] != NULL ? c->session_id
+			                                                      : NULL) == SOTTO_OK);
+			EXPECT(c->w, relay_batch_writer_commit(&bw, len) == SOTTO_OK);
+		}
+		EXPECT(c->w, relay_batch_writer_finish(&bw, &len) == SOTTO_OK);
+		EXPECT(c->w, net_conn_send(c->conn, buf, len) == SOTTO_OK);
+	}
+}
+
+/* Sends the next SEND once the previous one is answered: b's own queue stays
+ * small. */
+static void many_send_next(struct many *m)
+{
+	struct relay_cmd cmd;
+
+	memset(m->body, (int)(m->n_sent & 0xff), sizeof(m->body));
+	relay_cmd_init(&cmd, RELAY_CMD_SEND, (uint32_t)(m->n_sent + 1), m->k[m->n_sent].sid);
+	cmd.body = m->body;
+	cmd.body_len = sizeof(m->body);
+	cli_send(&m->b, &cmd, NULL);
+}
+
+static void many_b_resp(struct cli *b, const struct relay_resp *r)
+{
+	struct many *m = b->scenario;
+	static struct relay_cmd cmds[MANY_QUEUES];
+	static const uint8_t *keys[MANY_QUEUES];
+
+	EXPECT(m->w, r->code == RELAY_RESP_OK && r->corr == m->n_sent + 1);
+	if (++m->n_sent < MANY_QUEUES) {
+		many_send_next(m);
+		return;
+	}
+	for (size_t i = 0; i < MANY_QUEUES; i++) { /* every queue now holds one message */
+		relay_cmd_init(&cmds[i], RELAY_CMD_SUB, (uint32_t)(MANY_SUB_CORR + i), m->k[i].rid);
+		keys[i] = m->k[i].k_rauth;
+	}
+	cli_send_many(&m->a, cmds, keys, MANY_QUEUES);
+}
+
+static void many_b_open(struct cli *b)
+{
+	many_send_next(b->scenario);
+}
+
+static void many_take_msg(struct many *m, const struct relay_resp *r)
+{
+	static uint8_t plain[RELAY_DELIVERY_PLAIN_MAX];
+	struct relay_msg msg;
+
+	for (size_t i = 0; i < MANY_QUEUES; i++) {
+		if (memcmp(r->entity, m->k[i].rid, RELAY_ID_LEN) != 0)
+			continue;
+		EXPECT(m->w, relay_msg_open(&msg, plain, r, m->k[i].k_deliver) == SOTTO_OK);
+		EXPECT(m->w, msg.body_len == MANY_BODY_LEN && msg.body[0] == (uint8_t)(i & 0xff));
+		m->seen[i]++;
+	}
+	if (++m->n_msgs == MANY_QUEUES) {
+		cli_close(&m->a);
+		cli_close(&m->b);
+		world_finish(m->w);
+	}
+}
+
+static void many_a_resp(struct cli *a, const struct relay_resp *r)
+{
+	struct many *m = a->scenario;
+
+	if (r->code == RELAY_RESP_IDS && r->corr == m->n_ids + 1) {
+		take_ids(m->w, &m->k[m->n_ids], r);
+		if (++m->n_ids == MANY_QUEUES)
+			cli_dial(m->w, &m->b, m, many_b_open, many_b_resp);
+	} else if (r->code == RELAY_RESP_OK && r->corr >= MANY_SUB_CORR) {
+		m->n_sub_ok++;
+	} else if (r->code == RELAY_RESP_MSG && r->corr == 0) {
+		many_take_msg(m, r);
+	} else {
+		expect_failed(m->w, "unexpected answer to a", __LINE__);
+	}
+}
+
+static void many_a_open(struct cli *a)
+{
+	struct many *m = a->scenario;
+	static struct relay_cmd cmds[MANY_QUEUES];
+	static const uint8_t *keys[MANY_QUEUES]; /* NEW carries no MAC */
+
+	for (size_t i = 0; i < MANY_QUEUES; i++) {
+		x25519_keypair_generate(a->w->ctx, &m->k[i].rk);
+		relay_cmd_init(&cmds[i], RELAY_CMD_NEW, (uint32_t)(i + 1), NULL);
+		memcpy(cmds[i].key, m->k[i].rk.pub, RELAY_KEY_LEN);
+	}
+	cli_send_many(a, cmds, keys, MANY_QUEUES);
+}
+
+static void server__paces__pushes_to_a_receiver_of_many_queues(void **state)
+{
+	struct world w;
+	struct many *m = calloc(1, sizeof(*m));
+	struct relay_server_config cfg = {.core = {.new_per_minute = MANY_QUEUES}};
+	(void)state;
+
+	assert_non_null(m);
+	world_init(&w, &cfg); /* the default 1 MiB write queue */
+	m->w = &w;
+	w.scenario = m;
+	cli_dial(&w, &m->a, m, many_a_open, many_a_resp);
+	world_run_and_free(&w);
+	assert_int_equal(m->n_sub_ok, MANY_QUEUES);
+	assert_int_equal(m->n_msgs, MANY_QUEUES);
+	for (size_t i = 0; i < MANY_QUEUES; i++)
+		assert_int_equal(m->seen[i], 1);
+	assert_int_equal(m->a.close_reason, SOTTO_ERR_CANCELLED); /* closed by us, not the relay */
+	assert_int_equal(w.final_stats.n_msgs_out, MANY_QUEUES);
+	assert_int_equal(w.final_stats.n_clients_dropped, 0);
+	free(m);
+}
+
 /* ---- configuration and shutdown ---- */
 
 static void server__invalid__config_and_host(void **state)
@@ -721,6 +871,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(server__delivers__create_secure_send_subscribe_ack),
 	        cmocka_unit_test(server__drops__slow_reader_others_keep_working),
+	        cmocka_unit_test(server__paces__pushes_to_a_receiver_of_many_queues),
 	        cmocka_unit_test(server__invalid__config_and_host),
 	        cmocka_unit_test(server__close__drains_and_keeps_what_it_acknowledged),
 	};
