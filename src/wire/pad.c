@@ -11,12 +11,10 @@
  *
  * Unpadding accepts exactly the blocks pad_block() can produce: L within the
  * block and every padding byte zero. The padding is checked in constant time
- * (sodium_is_zero), so the time taken does not say where a nonzero byte sits
+ * (bytes_is_zero: no early exit), so the time taken does not say where a nonzero byte sits
  * in a block that was decrypted from a peer.
  */
 #include <string.h>
-
-#include <sodium.h>
 
 #include "core/bytes.h"
 #include "core/err.h"
@@ -52,7 +50,7 @@ sotto_err pad_unblock(const uint8_t *block, size_t block_len, const uint8_t **co
 	n = bytes_load_be16(block);
 	if (n > block_len - PAD_HEADER_LEN)
 		return SOTTO_RAISE(SOTTO_ERR_PROTOCOL);
-	if (!sodium_is_zero(block + PAD_HEADER_LEN + n, block_len - PAD_HEADER_LEN - n))
+	if (!bytes_is_zero(block + PAD_HEADER_LEN + n, block_len - PAD_HEADER_LEN - n))
 		return SOTTO_RAISE(SOTTO_ERR_PROTOCOL);
 	*content = block + PAD_HEADER_LEN;
 	*content_len = n;
