@@ -54,6 +54,7 @@ enum {
 	N_QUEUES = 2,
 	SEQ_MAX = 1 << 17, /* messages per queue the test can track */
 	WINDOW = 16,       /* SENDs in flight per sender connection */
+	ACKS_MAX = 4096,   /* unanswered ACKs per queue (the next MSG may precede an ACK's OK) */
 	BACKLOG_MAX = 400, /* confirmed but not yet delivered, per queue */
 	BODY_HEAD_LEN = 5, /* queue index, sequence number */
 	BODY_SPAN = 1500,  /* bodies are BODY_HEAD_LEN .. + BODY_SPAN bytes */
@@ -77,12 +78,18 @@ enum {
 	ST_ACKED = 8,     /* an ACK of it was answered OK */
 };
 
+struct inflight {
+	uint32_t corr, seq;
+};
+
 struct queue {
 	bool has_ids;
 	uint8_t rid[RELAY_ID_LEN], sid[RELAY_ID_LEN];
 	uint8_t k_rauth[RELAY_KEY_LEN], k_deliver[RELAY_KEY_LEN];
 	struct x25519_keypair rk; /* only while its NEW is outstanding */
-	uint32_t new_corr, sub_corr, get_corr, ack_corr, ack_seq;
+	uint32_t new_corr, sub_corr, get_corr;
+	struct inflight acks[ACKS_MAX]; /* ACKs sent, not answered yet (corr, seq) */
+	size_t n_acks;
 	bool drained;
 	uint32_t next_seq;     /* sequence numbers 0 .. next_seq-1 were sent */
 	uint32_t watermark;    /* every seq below it is settled for the FIFO check */
@@ -90,10 +97,6 @@ struct queue {
 	uint32_t n_confirmed;
 	uint8_t st[SEQ_MAX];
 	uint16_t n_deliv[SEQ_MAX];
-};
-
-struct inflight {
-	uint32_t corr, seq;
 };
 
 struct peer {
@@ -380,8 +383,8 @@ static void on_msg(struct test *t, const struct relay_resp *resp)
 	for (size_t i = 0; i < N_QUEUES; i++)
 		if (t->q[i].has_ids && memcmp(t->q[i].rid, resp->entity, RELAY_ID_LEN) == 0)
 			q = &t->q[i];
-	if (q == NULL || q->ack_corr != 0) {
-		test_fail(t, "MSG for an unknown queue or before the last ACK's answer");
+	if (q == NULL || q->n_acks == ACKS_MAX) {
+		test_fail(t, "MSG for an unknown queue or with too many ACKs unanswered");
 		return;
 	}
 	if ((seq = check_msg(t, q, resp)) == UINT32_MAX)
@@ -404,9 +407,9 @@ static void on_msg(struct test *t, const struct relay_resp *resp)
 	}
 	if (q->n_deliv[seq] < UINT16_MAX)
 		q->n_deliv[seq]++;
-	q->ack_seq = seq;
-	q->ack_corr = next_corr(t);
-	rx_command(t, q, RELAY_CMD_ACK, q->ack_corr, resp->msg_id);
+	q->acks[q->n_acks].seq = seq;
+	q->acks[q->n_acks].corr = next_corr(t);
+	rx_command(t, q, RELAY_CMD_ACK, q->acks[q->n_acks++].corr, resp->msg_id);
 	sender_pump(t, (int)(q - t->q));
 }
 
@@ -421,9 +424,12 @@ static void on_rx_ok_or_none(struct test *t, const struct relay_resp *resp)
 			q->sub_corr = 0;
 			return;
 		}
-		if (resp->code == RELAY_RESP_OK && q->ack_corr == resp->corr) {
-			q->st[q->ack_seq] |= ST_ACKED;
-			q->ack_corr = 0;
+		size_t k = 0;
+		while (k < q->n_acks && q->acks[k].corr != resp->corr)
+			k++;
+		if (resp->code == RELAY_RESP_OK && k < q->n_acks) {
+			q->st[q->acks[k].seq] |= ST_ACKED;
+			q->acks[k] = q->acks[--q->n_acks];
 			if (t->draining) {
 				q->get_corr = next_corr(t);
 				rx_command(t, q, RELAY_CMD_GET, q->get_corr, NULL);
@@ -539,7 +545,8 @@ static void on_close(void *user, struct net_conn *conn, sotto_err reason)
 			struct queue *q = &t->q[i];
 
 			x25519_keypair_clear(&q->rk);
-			q->new_corr = q->sub_corr = q->get_corr = q->ack_corr = 0;
+			q->new_corr = q->sub_corr = q->get_corr = 0;
+			q->n_acks = 0;
 		}
 	}
 	if (!t->killed && !t->failed && !(t->draining && reason == SOTTO_ERR_CANCELLED))

@@ -317,6 +317,20 @@ sotto_err relay_mac_verify(const uint8_t mac[static RELAY_MAC_LEN],
 
 /* ---- Commands ---- */
 
+/*
+ * How many bytes from transmission[32] the MAC covers: all of them, except
+ * that a SEND's body is left out (its length is covered). Hashing 16 KB
+ * per message would add nothing: only the two ends of the transport
+ * session can put bytes into it, and the MAC's job is to bind the command
+ * to the queue key and to that session.
+ */
+static size_t mac_covered_len(uint8_t code, size_t tx_len)
+{
+	if (code == RELAY_CMD_SEND && tx_len >= RELAY_SEND_OVERHEAD)
+		return RELAY_SEND_COVERED_LEN;
+	return tx_len - RELAY_CMD_MAC_OFFSET;
+}
+
 void relay_cmd_init(struct relay_cmd *cmd, enum relay_cmd_code code, uint32_t corr,
                     const uint8_t *entity)
 {
@@ -400,7 +414,7 @@ sotto_err relay_cmd_parse(struct relay_cmd *out, const uint8_t *tx, size_t tx_le
 		return cmd_reject(out, RELAY_ERR_BLOCK);
 	}
 	out->covered = tx + RELAY_CMD_MAC_OFFSET;
-	out->covered_len = tx_len - RELAY_CMD_MAC_OFFSET;
+	out->covered_len = mac_covered_len(out->code, tx_len);
 	err = cmd_parse_body(out, &r);
 	if (err == RELAY_ERR_NONE && !cmd_header_is_valid(out))
 		err = RELAY_ERR_CMD;
@@ -489,7 +503,7 @@ sotto_err relay_cmd_encode(uint8_t *out, size_t cap, size_t *out_len, const stru
 	if (mac_key != NULL && session_id != NULL) {
 		/* mac over session_id || transmission[32..), written in front. */
 		rc = relay_mac(out, mac_key, session_id, out + RELAY_CMD_MAC_OFFSET,
-		               len - RELAY_CMD_MAC_OFFSET);
+		               mac_covered_len(cmd->code, len));
 		if (rc != SOTTO_OK)
 			return rc;
 	}

@@ -68,8 +68,10 @@ enum relay_err {
 
 enum {
 	RELAY_SESSION_ID_LEN = 64, /* the transport's handshake hash (NET_SESSION_ID_LEN) */
-	RELAY_CMD_MAC_OFFSET = 32, /* the MAC covers transmission[32..) */
+	RELAY_CMD_MAC_OFFSET = 32, /* the MAC covers transmission[32..) (SEND: up to its body) */
 	RELAY_SEND_OVERHEAD = RELAY_CMD_HEADER_LEN + 1 + 2, /* header, flags, body length */
+	RELAY_SEND_COVERED_LEN =
+	        RELAY_SEND_OVERHEAD - RELAY_CMD_MAC_OFFSET,           /* a SEND's MAC input */
 	RELAY_CMD_MAX_LEN = RELAY_SEND_OVERHEAD + RELAY_MSG_BODY_MAX, /* the longest command */
 	RELAY_IDS_BODY_LEN = 2 * RELAY_ID_LEN + 2 * RELAY_KEY_LEN,
 	RELAY_DELIVERY_PLAIN_MIN = 8 + 1 + 2, /* timestamp, flags, body length */
@@ -184,7 +186,10 @@ SOTTO_NODISCARD sotto_err relay_keys_sender(uint8_t k_sauth[static RELAY_KEY_LEN
 
 /*
  * out = BLAKE2b-256(key = key, session_id || covered), covered being
- * transmission[32..). out is zeroed first.
+ * transmission[32..), except for SEND: transmission[32..64), everything
+ * up to and including the body's length but not the body (the transport's
+ * AEAD already binds the body to the session; docs/protocol.md §4.2). out
+ * is zeroed first.
  * Errors: SOTTO_ERR_TOO_LARGE (covered_len > RELAY_CMD_MAX_LEN - 32),
  * SOTTO_ERR_INTERNAL.
  */
@@ -213,13 +218,14 @@ SOTTO_NODISCARD sotto_err relay_mac_verify(const uint8_t mac[static RELAY_MAC_LE
  * Body fields not used by code are zero.
  */
 struct relay_cmd {
-	uint8_t mac[RELAY_MAC_LEN];       /* as received; zero for unauthorised commands */
-	uint32_t corr;                    /* chosen by the client, echoed in the answer */
-	uint8_t code;                     /* enum relay_cmd_code (raw byte when unknown) */
-	uint8_t entity[RELAY_ID_LEN];     /* RID or SID; zero for NEW and PING */
-	const uint8_t *covered;           /* transmission[32..), borrowed: what the MAC covers */
-	size_t covered_len;               /* bytes at covered */
-	enum relay_err err;               /* RELAY_ERR_NONE, or what to answer a bad command */
+	uint8_t mac[RELAY_MAC_LEN];   /* as received; zero for unauthorised commands */
+	uint32_t corr;                /* chosen by the client, echoed in the answer */
+	uint8_t code;                 /* enum relay_cmd_code (raw byte when unknown) */
+	uint8_t entity[RELAY_ID_LEN]; /* RID or SID; zero for NEW and PING */
+	const uint8_t
+	        *covered;   /* transmission[32..) (SEND: [32..64)), borrowed: what the MAC covers */
+	size_t covered_len; /* bytes at covered */
+	enum relay_err err; /* RELAY_ERR_NONE, or what to answer a bad command */
 	uint8_t key[RELAY_KEY_LEN];       /* NEW: rk; KEY, SKEY: sk */
 	uint8_t msg_id[RELAY_MSG_ID_LEN]; /* ACK */
 	uint8_t flags;                    /* SEND; must be 0 */

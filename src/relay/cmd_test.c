@@ -106,7 +106,9 @@ static sotto_err cmd_parse_reencode(const uint8_t *tx, size_t tx_len, struct rel
 	}
 	assert_int_equal(out->err, RELAY_ERR_NONE);
 	assert_ptr_equal(out->covered, tx + RELAY_CMD_MAC_OFFSET);
-	assert_int_equal(out->covered_len, tx_len - RELAY_CMD_MAC_OFFSET);
+	assert_int_equal(out->covered_len, out->code == RELAY_CMD_SEND
+	                                           ? (size_t)RELAY_SEND_COVERED_LEN
+	                                           : tx_len - RELAY_CMD_MAC_OFFSET);
 	assert_int_equal(relay_cmd_encode(txbuf2, sizeof(txbuf2), &len, out, NULL, NULL), SOTTO_OK);
 	assert_int_equal(len, tx_len);
 	assert_memory_equal(txbuf2, tx, tx_len);
@@ -599,8 +601,13 @@ static void relay_cmd__rejected_or_reencodes__every_bit_flip(void **state)
 			txbuf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 			if (cmd_parse_reencode(txbuf, len, &got) == SOTTO_OK) {
 				n_ok++;
-				/* A flip the codec accepts is still caught by the MAC. */
-				if (!is_anonymous(got.code))
+				/*
+				 * A flip the codec accepts is still caught by the MAC,
+				 * except in a SEND's body, which it does not cover.
+				 */
+				bool in_body = got.code == RELAY_CMD_SEND &&
+				               bit / 8 >= RELAY_SEND_OVERHEAD;
+				if (!is_anonymous(got.code) && !in_body)
 					assert_int_equal(
 					        relay_cmd_verify(&got, fx.key, fx.session_id),
 					        SOTTO_ERR_AUTH);
@@ -627,9 +634,13 @@ static void relay_mac__matches_libsodium__keyed_blake2b_256(void **state)
 	len = encode_cmd(txbuf, sizeof(txbuf), &cmd);
 	crypto_generichash_blake2b_init(&st, fx.key, RELAY_KEY_LEN, RELAY_MAC_LEN);
 	crypto_generichash_blake2b_update(&st, fx.session_id, RELAY_SESSION_ID_LEN);
+	crypto_generichash_blake2b_update(&st, txbuf + 32, RELAY_SEND_COVERED_LEN);
+	crypto_generichash_blake2b_final(&st, want, RELAY_MAC_LEN);
+	assert_memory_equal(txbuf, want, RELAY_MAC_LEN); /* a SEND: up to its body length */
+	crypto_generichash_blake2b_init(&st, fx.key, RELAY_KEY_LEN, RELAY_MAC_LEN);
+	crypto_generichash_blake2b_update(&st, fx.session_id, RELAY_SESSION_ID_LEN);
 	crypto_generichash_blake2b_update(&st, txbuf + 32, len - 32);
 	crypto_generichash_blake2b_final(&st, want, RELAY_MAC_LEN);
-	assert_memory_equal(txbuf, want, RELAY_MAC_LEN);
 	assert_int_equal(relay_mac(got, fx.key, fx.session_id, txbuf + 32, len - 32), SOTTO_OK);
 	assert_memory_equal(got, want, RELAY_MAC_LEN);
 	assert_int_equal(relay_mac(got, fx.key, fx.session_id, txbuf, RELAY_CMD_MAX_LEN - 32 + 1),
@@ -673,7 +684,7 @@ static void relay_mac_verify__auth__every_covered_and_mac_bit_flip(void **state)
 
 	(void)state;
 	fix_init(15);
-	sample_cmd(&cmd, RELAY_CMD_SEND, SAMPLE_BODY_LEN);
+	sample_cmd(&cmd, RELAY_CMD_KEY, 0);
 	len = encode_cmd(txbuf, sizeof(txbuf), &cmd);
 	assert_int_equal(relay_mac_verify(txbuf, fx.key, fx.session_id, txbuf + 32, len - 32),
 	                 SOTTO_OK);
@@ -692,6 +703,36 @@ static void relay_mac_verify__auth__every_covered_and_mac_bit_flip(void **state)
 		        SOTTO_ERR_AUTH);
 		fx.session_id[i / 8] ^= (uint8_t)(1u << (i % 8));
 	}
+}
+
+static void relay_cmd_verify__send_mac__covers_length_not_body(void **state)
+{
+	struct relay_cmd cmd, got;
+	size_t len, bit;
+
+	(void)state;
+	fix_init(17);
+	sample_cmd(&cmd, RELAY_CMD_SEND, SAMPLE_BODY_LEN);
+	len = encode_cmd(txbuf, sizeof(txbuf), &cmd);
+	assert_int_equal(relay_cmd_parse(&got, txbuf, len), SOTTO_OK);
+	assert_int_equal(got.covered_len, RELAY_SEND_COVERED_LEN);
+	assert_int_equal(relay_cmd_verify(&got, fx.key, fx.session_id), SOTTO_OK);
+	/* The MAC is BLAKE2b-256(K, session_id || transmission[32..64)). */
+	assert_int_equal(
+	        relay_mac_verify(txbuf, fx.key, fx.session_id, txbuf + 32, RELAY_SEND_COVERED_LEN),
+	        SOTTO_OK);
+	/* Every bit up to and including the body length is covered... */
+	for (bit = 0; bit < RELAY_SEND_OVERHEAD * 8; bit++) {
+		txbuf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		if (relay_cmd_parse(&got, txbuf, len) == SOTTO_OK)
+			assert_int_equal(relay_cmd_verify(&got, fx.key, fx.session_id),
+			                 SOTTO_ERR_AUTH);
+		txbuf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	/* ...the body is not: the transport's AEAD is what protects it. */
+	txbuf[RELAY_SEND_OVERHEAD] ^= 1;
+	assert_int_equal(relay_cmd_parse(&got, txbuf, len), SOTTO_OK);
+	assert_int_equal(relay_cmd_verify(&got, fx.key, fx.session_id), SOTTO_OK);
 }
 
 /* BLAKE2b-256(key, len(label) || label), computed with libsodium directly. */
@@ -1147,6 +1188,7 @@ int main(void)
 	        cmocka_unit_test(relay_mac__matches_libsodium__keyed_blake2b_256),
 	        cmocka_unit_test(relay_cmd_verify__auth__other_session_key_or_zero_mac),
 	        cmocka_unit_test(relay_mac_verify__auth__every_covered_and_mac_bit_flip),
+	        cmocka_unit_test(relay_cmd_verify__send_mac__covers_length_not_body),
 	        cmocka_unit_test(relay_derive__matches_libsodium__spec_labels),
 	        cmocka_unit_test(relay_keys__equal__relay_and_client_sides),
 	        cmocka_unit_test(relay_resp__round_trip__every_response),

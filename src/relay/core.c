@@ -47,16 +47,22 @@ enum held_kind {
 
 enum {
 	HELD_TX_MAX = RELAY_RESP_HEADER_LEN + RELAY_IDS_BODY_LEN, /* IDS, the longest held */
-	HELD_MIN = 8,                  /* held entries a client starts (and idles) with */
+	HELD_MIN = 8,                  /* held entries a client's first answer allocates */
 	SUB_BUCKETS_MIN = 64,          /* subscription table size at start; a power of two */
 	RATE_WINDOW_MS = 60000,        /* the NEW rate-limit window */
 	DUMMY_LEN = 2 * RELAY_KEY_LEN, /* a MAC key, then an X25519 private key */
 	RESP_ENTITY_OFFSET = RELAY_CORR_LEN + 1,
 };
 
+/* held.gen of an entry held in the current turn, until its flush places it. */
+#define GEN_THIS_TURN UINT64_MAX
+
 struct held {
+	uint64_t gen;              /* emitted once commit number gen is durable */
 	uint8_t kind;              /* enum held_kind */
 	bool is_durable;           /* HELD_RESP: an OK or IDS that needs the commit */
+	bool is_failed;            /* HELD_RESP, is_durable: its commit failed: ERR INTERNAL */
+	bool is_deferred;          /* HELD_PUSH: its message was not durable yet; kept */
 	uint8_t tx_len;            /* HELD_RESP: bytes in tx */
 	uint32_t corr;             /* HELD_GET */
 	uint8_t rid[RELAY_ID_LEN]; /* HELD_GET, HELD_PUSH */
@@ -99,6 +105,17 @@ struct relay_core {
 	struct relay_core_config config; /* defaults resolved */
 	bool in_batch;                   /* a store batch is open */
 	bool is_flushing;
+	/* Durability (see "Pipelined sync" above). */
+	uint64_t n_committed;       /* batches committed */
+	uint64_t n_synced;          /* of those, the first n_synced are durable */
+	uint64_t sync_covers;       /* n_committed when the running sync started */
+	uint64_t sync_covers_seq;   /* seq_committed_max then */
+	uint64_t seq_batch_max;     /* largest message seq added in the open batch */
+	uint64_t seq_committed_max; /* largest message seq added in a committed batch */
+	uint64_t seq_unsynced_min;  /* messages with seq >= this may not be durable yet */
+	bool is_sync_running;       /* sync_start was called, relay_core_sync_done not yet */
+	bool is_emit_due;           /* some held entry may have become ready */
+	bool is_broken;             /* a sync failed: nothing is confirmed any more */
 	struct relay_client *clients;
 	struct relay_client *dirty_head, *dirty_tail;
 	struct relay_sub **buckets; /* owned, n_buckets chains */
@@ -278,23 +295,35 @@ static sotto_err held_resize(struct relay_client *c, size_t cap)
 	return SOTTO_OK;
 }
 
+/* Doubles c's held array (from nothing: HELD_MIN) up to RELAY_HELD_MAX, if that makes room for n.
+ */
+static sotto_err held_grow(struct relay_client *c, size_t n)
+{
+	size_t cap = c->cap_held == 0 ? HELD_MIN : c->cap_held * 2;
+
+	if (cap > RELAY_HELD_MAX)
+		cap = RELAY_HELD_MAX;
+	if (c->n_held + n > cap)
+		return SOTTO_ERR_TOO_LARGE;
+	return held_resize(c, cap);
+}
+
 /*
  * Makes room for n more held answers in c before a command changes
  * anything: grows the array up to RELAY_HELD_MAX, and past that (or without
- * memory) flushes now, which empties every client. Never fails.
+ * memory) flushes now, which empties every client, then allocates again if
+ * the flush freed the array. Without memory even then, held_add drops c.
  */
 static void held_room(struct relay_client *c, size_t n)
 {
-	size_t cap = c->cap_held * 2;
-
 	if (c->is_dead || c->n_held + n <= c->cap_held)
 		return;
-	if (cap > RELAY_HELD_MAX)
-		cap = RELAY_HELD_MAX;
-	if (c->n_held + n <= cap && held_resize(c, cap) == SOTTO_OK)
+	if (held_grow(c, n) == SOTTO_OK)
 		return;
 	sotto_err rc = core_flush(c->core); /* answers went out; errors were answered */
 	(void)rc;
+	if (!c->is_dead && c->n_held + n > c->cap_held)
+		(void)held_grow(c, n);
 }
 
 /* The next held entry of c, or NULL for a dead client (its answers are void). */
@@ -302,10 +331,17 @@ static struct held *held_add(struct relay_client *c, enum held_kind kind)
 {
 	struct held *h;
 
-	if (c->is_dead || !SOTTO_INVARIANT(c->n_held < c->cap_held))
+	if (c->is_dead)
 		return NULL;
+	if (c->n_held >= c->cap_held) {
+		/* held_room found no memory even after a flush: drop the client, never an answer */
+		c->is_dead = true;
+		c->core->stats.n_clients_dropped++;
+		return NULL;
+	}
 	h = &c->held[c->n_held++];
 	memset(h, 0, sizeof(*h));
+	h->gen = GEN_THIS_TURN;
 	h->kind = (uint8_t)kind;
 	dirty_link(c);
 	return h;
@@ -599,6 +635,10 @@ static enum relay_err send_store(struct relay_client *c, const struct relay_cmd 
 	                        cmd->body, cmd->body_len, &seq) != SOTTO_OK)
 		return RELAY_ERR_INTERNAL;
 	core->stats.n_msgs_in++;
+	if (seq > core->seq_batch_max)
+		core->seq_batch_max = seq;
+	if (seq < core->seq_unsynced_min)
+		core->seq_unsynced_min = seq;
 	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
 	if (sub != NULL && !sub->has_pending && !sub->want_push)
 		hold_push(sub);
@@ -935,11 +975,21 @@ static sotto_err emit_msg(struct relay_client *c, struct relay_batch_writer *bw,
 	return SOTTO_OK;
 }
 
-/* A held GET: MSG (the oldest message) or NONE, read after the commit. */
-static void emit_get(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
+/* True when msg's batch is durable, so it may be delivered. */
+static bool msg_is_durable(const struct relay_core *core, const struct relay_store_msg *msg)
+{
+	return msg->seq < core->seq_unsynced_min;
+}
+
+/*
+ * A held GET: MSG (the oldest message) or NONE, read after the commit.
+ * False when the oldest message is not durable yet: the GET waits.
+ */
+static bool emit_get(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
 {
 	struct relay_core *core = c->core;
 	struct relay_store_queue q;
+	bool is_done = true;
 	sotto_err rc = relay_store_queue_by_rid(core->store, h->rid, &q);
 
 	if (rc == SOTTO_ERR_NOT_FOUND) {
@@ -956,32 +1006,49 @@ static void emit_get(struct relay_client *c, struct relay_batch_writer *bw, cons
 			emit_bytes(c, bw, tx, len);
 		goto out;
 	}
+	if (rc == SOTTO_OK && !msg_is_durable(core, &core->msg)) {
+		is_done = false;
+		goto out;
+	}
 	if (rc != SOTTO_OK || emit_msg(c, bw, h->corr, &q, &core->msg) != SOTTO_OK)
 		emit_err(c, bw, h->corr, h->rid, RELAY_ERR_INTERNAL);
 out:
 	relay_store_queue_clear(&q);
+	return is_done;
 }
 
 /*
  * A held push: if this client still holds the subscription and wants a
- * push, deliver the oldest message unless it is already out.
+ * push, deliver the oldest message unless it is already out. False when
+ * that message is not durable yet: the push stays due and held. A push
+ * does not wait for the commit of the turn that asked for it (an ACK's):
+ * if that commit is lost in a crash, so is the ACK's OK, and redelivering
+ * the acknowledged message after a restart is what §4.4 allows then.
  */
-static void emit_push(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
+static bool emit_push(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
 {
 	struct relay_core *core = c->core;
 	struct relay_sub *sub = sub_find(core, h->rid);
 	struct relay_store_queue q;
+	bool is_done = true;
 
 	memset(&q, 0, sizeof(q));
 	if (sub == NULL || sub->client != c || !sub->want_push || sub->is_in_block || c->is_blocked)
-		return; /* a blocked client's push stays due (want_push) until unblock */
-	sub->want_push = false;
-	if (relay_store_queue_by_rid(core->store, h->rid, &q) != SOTTO_OK)
+		return true; /* a blocked client's push stays due (want_push) until unblock */
+	if (relay_store_queue_by_rid(core->store, h->rid, &q) != SOTTO_OK) {
+		sub->want_push = false;
 		goto out;
+	}
 	if (relay_store_msg_first(core->store, h->rid, &core->msg) != SOTTO_OK) {
+		sub->want_push = false;
 		sub->has_pending = false; /* empty (or unreadable until the next trigger) */
 		goto out;
 	}
+	if (!msg_is_durable(core, &core->msg)) {
+		is_done = false; /* want_push stays set */
+		goto out;
+	}
+	sub->want_push = false;
 	if (sub->has_pending && memcmp(sub->delivered_id, core->msg.msg_id, RELAY_MSG_ID_LEN) == 0)
 		goto out; /* still out, waiting for its ACK */
 	if (emit_msg(c, bw, 0, &q, &core->msg) == SOTTO_OK) {
@@ -993,89 +1060,241 @@ static void emit_push(struct relay_client *c, struct relay_batch_writer *bw, con
 	}
 out:
 	relay_store_queue_clear(&q);
+	return is_done;
 }
 
-static void emit_held(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h,
-                      bool is_committed)
+/* Emits one held answer; false when a GET must wait (nothing emitted). */
+static bool emit_held(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
 {
 	switch (h->kind) {
 	case HELD_RESP:
-		if (h->is_durable && !is_committed)
+		if (h->is_failed)
 			emit_err(c, bw, bytes_load_be32(h->tx), h->tx + RESP_ENTITY_OFFSET,
 			         RELAY_ERR_INTERNAL);
 		else
 			emit_bytes(c, bw, h->tx, h->tx_len);
-		break;
-	case HELD_GET: emit_get(c, bw, h); break;
-	default: break; /* HELD_PUSH: emit_pushes */
+		return true;
+	case HELD_GET: return emit_get(c, bw, h);
+	default: return true; /* HELD_PUSH: emit_pushes */
 	}
 }
 
 /*
- * Emits c's held pushes after its answers, packed behind them: a block of
- * pushes only that the output refuses as busy blocks c (its pushes stay
- * due) instead of killing it; a block that carries answers keeps the rule.
+ * Emits the held pushes among c's first n entries, after its answers and
+ * packed behind them: a block of pushes only that the output refuses as
+ * busy blocks c (its pushes stay due) instead of killing it; a block that
+ * carries answers keeps the rule. A push whose message is not durable yet
+ * is marked is_deferred and kept.
  */
-static void emit_pushes(struct relay_client *c, struct relay_batch_writer *bw)
+static void emit_pushes(struct relay_client *c, struct relay_batch_writer *bw, size_t n)
 {
 	c->is_push_phase = true;
 	c->is_push_block = relay_batch_writer_is_empty(bw);
-	for (size_t i = 0; i < c->n_held && !c->is_dead && !c->is_blocked; i++) {
-		if (c->held[i].kind == HELD_PUSH)
-			emit_push(c, bw, &c->held[i]);
+	for (size_t i = 0; i < n && !c->is_dead && !c->is_blocked; i++) {
+		struct held *h = &c->held[i];
+		if (h->kind == HELD_PUSH && !emit_push(c, bw, h)) {
+			h->is_deferred = true;
+			h->gen = c->core->n_committed; /* that message is in a committed batch */
+		}
 	}
 	emit_block(c, bw);
 	c->is_push_phase = false;
 	c->is_push_block = false;
 }
 
-/* Emits everything c holds: answers, then pushes, packed into as few blocks as fit. */
-static void client_emit(struct relay_client *c, bool is_committed)
+/*
+ * Emits the answers of c whose commit is durable, in order, then its pushes
+ * (a push needs only its message to be durable, not the commit of the turn
+ * that asked for it: see emit_push), packed into as few blocks as fit, and
+ * keeps the rest in order. True when c still holds entries.
+ */
+static bool client_emit(struct relay_client *c)
 {
+	struct relay_core *core = c->core;
 	struct relay_batch_writer bw;
+	size_t n_ready = 0, n_kept = 0;
 
-	relay_batch_writer_init(&bw, c->core->block);
-	for (size_t i = 0; i < c->n_held && !c->is_dead; i++)
-		emit_held(c, &bw, &c->held[i], is_committed);
-	emit_pushes(c, &bw);
-	c->n_held = 0;
-	if (c->cap_held > HELD_MIN) {
-		sotto_err rc = held_resize(c, HELD_MIN); /* idle clients stay small */
-		(void)rc;
+	while (n_ready < c->n_held && c->held[n_ready].gen <= core->n_synced)
+		n_ready++;
+	relay_batch_writer_init(&bw, core->block);
+	for (size_t i = 0; i < n_ready && !c->is_dead; i++) {
+		if (!emit_held(c, &bw, &c->held[i])) {
+			c->held[i].gen = core->n_committed; /* a GET waiting for its message */
+			n_ready = i;
+			break;
+		}
+	}
+	emit_pushes(c, &bw, c->n_held);
+	if (c->is_dead) {
+		c->n_held = 0;
+		return false;
+	}
+	for (size_t i = 0; i < c->n_held; i++) {
+		struct held *h = &c->held[i];
+		if (h->kind == HELD_PUSH ? h->is_deferred : i >= n_ready) {
+			h->is_deferred = false;
+			c->held[n_kept++] = *h;
+		}
+	}
+	c->n_held = n_kept;
+	if (n_kept == 0) { /* an idle client holds no array at all */
+		ctx_free(core->ctx, c->held);
+		c->held = NULL;
+		c->cap_held = 0;
+	}
+	return n_kept > 0;
+}
+
+/*
+ * Places the turn's entries (gen GEN_THIS_TURN) after its commit: they wait
+ * for commit gen; a durable answer of a failed commit becomes ERR INTERNAL.
+ */
+static void place_turn(struct relay_core *core, uint64_t gen, bool is_committed)
+{
+	for (struct relay_client *c = core->dirty_head; c != NULL; c = c->dnext) {
+		for (size_t i = c->n_held; i-- > 0 && c->held[i].gen == GEN_THIS_TURN;) {
+			c->held[i].gen = gen;
+			if (c->held[i].is_durable && !is_committed)
+				c->held[i].is_failed = true;
+		}
 	}
 }
 
-static sotto_err core_flush(struct relay_core *core)
+/*
+ * Records that the first covers commits, with every message up to
+ * covers_seq, are durable (rc SOTTO_OK), or that their sync failed: then
+ * nothing held is confirmed any more (durable answers become ERR INTERNAL).
+ */
+static void sync_settle(struct relay_core *core, uint64_t covers, uint64_t covers_seq, sotto_err rc)
+{
+	uint64_t newest = core->seq_batch_max > core->seq_committed_max ? core->seq_batch_max
+	                                                                : core->seq_committed_max;
+
+	if (rc != SOTTO_OK) {
+		if (!core->is_broken)
+			ctx_log(core->ctx, SOTTO_LOG_ERROR,
+			        "relay: fsync failed (%s); no more writes are confirmed",
+			        sotto_strerror(rc));
+		core->is_broken = true;
+		for (struct relay_client *c = core->dirty_head; c != NULL; c = c->dnext) {
+			for (size_t i = 0; i < c->n_held; i++) {
+				if (c->held[i].is_durable && c->held[i].gen > core->n_synced)
+					c->held[i].is_failed = true;
+			}
+		}
+		core->n_synced = core->n_committed;
+		return;
+	}
+	if (covers < core->n_synced)
+		return; /* an older sync than one already settled */
+	core->n_synced = covers;
+	core->seq_unsynced_min = newest > covers_seq ? covers_seq + 1 : UINT64_MAX;
+}
+
+/* Commits the open batch, if any, and places the turn's entries. */
+static sotto_err core_commit(struct relay_core *core)
 {
 	sotto_err rc = SOTTO_OK;
 
-	if (!SOTTO_INVARIANT(!core->is_flushing))
-		return SOTTO_ERR_INTERNAL;
 	if (core->in_batch) {
 		core->in_batch = false;
-		rc = relay_store_commit(core->store);
+		if (core->is_broken) {
+			relay_store_rollback(core->store);
+			rc = SOTTO_ERR_IO;
+		} else {
+			rc = relay_store_commit(core->store);
+		}
 		if (rc == SOTTO_OK) {
 			core->stats.n_commits++;
+			core->n_committed++;
+			if (core->seq_batch_max > core->seq_committed_max)
+				core->seq_committed_max = core->seq_batch_max;
 		} else {
 			core->stats.n_commit_failures++;
 			ctx_log(core->ctx, SOTTO_LOG_ERROR,
 			        "relay: commit failed (%s), durable answers become ERR INTERNAL",
 			        sotto_strerror(rc));
 		}
+		core->seq_batch_max = 0;
 	}
+	place_turn(core, core->n_committed, rc == SOTTO_OK);
+	return rc;
+}
+
+/* Emits every client's ready entries; clients that keep some stay dirty. */
+static void core_emit(struct relay_core *core)
+{
+	struct relay_client *c = core->dirty_head;
+
+	core->dirty_head = core->dirty_tail = NULL;
 	core->is_flushing = true;
-	while (core->dirty_head != NULL) {
-		struct relay_client *c = core->dirty_head;
-		dirty_unlink(c);
-		client_emit(c, rc == SOTTO_OK);
+	while (c != NULL) {
+		struct relay_client *next = c->dnext;
+		c->is_dirty = false;
+		c->dprev = c->dnext = NULL;
+		if (client_emit(c))
+			dirty_link(c);
+		c = next;
 	}
 	core->is_flushing = false;
+}
+
+/*
+ * One flush: commit, make durable (inline when wait or when there is no
+ * sync hook, else by starting the hook's sync), emit what is durable.
+ */
+static sotto_err core_flush_mode(struct relay_core *core, bool wait)
+{
+	sotto_err rc, src = SOTTO_OK;
+
+	if (!SOTTO_INVARIANT(!core->is_flushing))
+		return SOTTO_ERR_INTERNAL;
+	rc = core_commit(core);
+	if (core->n_synced < core->n_committed && !core->is_broken) {
+		if (wait || core->config.sync_start == NULL) {
+			uint64_t covers = core->n_committed, covers_seq = core->seq_committed_max;
+			src = relay_store_sync(core->store);
+			sync_settle(core, covers, covers_seq, src);
+		} else if (!core->is_sync_running) {
+			core->is_sync_running = true;
+			core->sync_covers = core->n_committed;
+			core->sync_covers_seq = core->seq_committed_max;
+			core->config.sync_start(core->config.sync_user);
+		}
+	}
+	core_emit(core);
+	if (rc == SOTTO_OK && (src != SOTTO_OK || core->is_broken))
+		rc = SOTTO_ERR_IO;
 	return rc;
+}
+
+static sotto_err core_flush(struct relay_core *core)
+{
+	return core_flush_mode(core, true);
 }
 
 sotto_err relay_core_flush(struct relay_core *core)
 {
-	return core_flush(core);
+	return core_flush_mode(core, false);
+}
+
+sotto_err relay_core_flush_wait(struct relay_core *core)
+{
+	return core_flush_mode(core, true);
+}
+
+sotto_err relay_core_sync_done(struct relay_core *core, sotto_err rc)
+{
+	if (!core->is_sync_running)
+		return SOTTO_ERR_STATE;
+	core->is_sync_running = false;
+	sync_settle(core, core->sync_covers, core->sync_covers_seq, rc);
+	return core->is_broken ? SOTTO_ERR_IO : SOTTO_OK;
+}
+
+bool relay_core_is_syncing(const struct relay_core *core)
+{
+	return core->is_sync_running;
 }
 
 /* ---- expiry, counters, lifetime ---- */
@@ -1162,6 +1381,7 @@ sotto_err relay_core_new(struct sotto_ctx *ctx, struct relay_store *store,
 	if ((core->dummy = ctx_secure_alloc(ctx, DUMMY_LEN)) == NULL)
 		goto out;
 	ctx_random(ctx, core->dummy, DUMMY_LEN);
+	core->seq_unsynced_min = UINT64_MAX;
 	*out = core;
 	core = NULL; /* moved */
 	rc = SOTTO_OK;
@@ -1195,12 +1415,7 @@ sotto_err relay_client_new(struct relay_core *core,
 	*out = NULL;
 	if ((c = ctx_calloc(core->ctx, 1, sizeof(*c))) == NULL)
 		return SOTTO_ERR_NOMEM;
-	if ((c->held = ctx_calloc(core->ctx, HELD_MIN, sizeof(*c->held))) == NULL) {
-		ctx_free(core->ctx, c);
-		return SOTTO_ERR_NOMEM;
-	}
-	c->cap_held = HELD_MIN;
-	c->core = core;
+	c->core = core; /* the held array comes with the first answer (held_room) */
 	memcpy(c->session_id, session_id, RELAY_SESSION_ID_LEN);
 	c->output = output;
 	c->user = user;

@@ -22,6 +22,23 @@
  * that might still be lost. A client that has RELAY_HELD_MAX answers held
  * flushes early (the group is simply smaller), which bounds memory.
  *
+ * Pipelined sync. Without a sync hook every flush commits and fsyncs
+ * before it emits, on the calling thread. With one (config.sync_start, for
+ * stores opened with defer_sync), a flush only commits (the log is written,
+ * not yet fsynced) and asks the hook to run relay_store_sync elsewhere;
+ * the loop goes on executing the next turns meanwhile, and when the
+ * transport reports relay_core_sync_done, the next flush emits every answer
+ * held for the commits that sync covered (one fsync for as many turns as
+ * ran during the previous one). Order per client is kept: an answer waits
+ * for the commit of its turn and everything held before it. A GET or push
+ * never delivers a message whose batch is not durable yet: it waits for
+ * the sync that covers it. A push does not wait for the rest of its turn
+ * (the ACK that made it due): so a recipient may get the next MSG before
+ * the OK to its ACK, and if the relay dies before that ACK is durable, the
+ * acknowledged message comes again (its ACK was never confirmed). If a sync fails, the core is
+ * broken: every held and later durable answer is ERR INTERNAL and flush returns SOTTO_ERR_IO (the
+ * transport should stop; reopening the store recovers).
+ *
  * Pacing (§4.4 "Delivery"). A flush emits a client's answers, then its MSG
  * pushes. When the output refuses a block of pushes only as busy, the client
  * is blocked: its pushes stay due (one flag per subscription, re-read from
@@ -36,7 +53,8 @@
  * Nothing here logs an identifier, key or address: struct relay_stats holds
  * aggregate counters only.
  *
- * Threading: a core, its clients and its store are used by one thread.
+ * Threading: a core, its clients and its store are used by one thread;
+ * only relay_store_sync, started through the hook, runs on another.
  */
 #ifndef SOTTO_RELAY_CORE_H
 #define SOTTO_RELAY_CORE_H
@@ -51,6 +69,14 @@
 #include "relay/limits.h"
 #include "relay/store.h"
 
+/*
+ * Asks the transport to run relay_store_sync on the core's store off the
+ * loop's thread and then, on the loop's thread, call relay_core_sync_done
+ * with its result (directly from the hook is allowed too: a sync done
+ * inline). Called from a flush.
+ */
+typedef void relay_sync_start_fn(void *SOTTO_NULLABLE user);
+
 /* Wall-clock seconds since the Unix epoch (message timestamps and expiry). */
 typedef uint64_t relay_wall_clock_fn(void *SOTTO_NULLABLE user);
 
@@ -61,6 +87,8 @@ struct relay_core_config {
 	uint32_t new_per_minute; /* NEW per connection per minute; 0: default; <= _MAX */
 	relay_wall_clock_fn *SOTTO_NULLABLE wall_clock; /* NULL: the system's UTC clock */
 	void *SOTTO_NULLABLE wall_clock_user;
+	relay_sync_start_fn *SOTTO_NULLABLE sync_start; /* NULL: each flush fsyncs inline */
+	void *SOTTO_NULLABLE sync_user;
 };
 
 enum {
@@ -165,13 +193,33 @@ bool relay_client_is_pushing(const struct relay_client *client);
 void relay_client_unblock(struct relay_client *client);
 
 /*
- * Ends the loop turn: commits the open batch (if any), then emits every
- * held answer and every due MSG push. If the commit failed, answers that
- * promised durability go out as ERR INTERNAL and the commit's error is
- * returned (SOTTO_ERR_IO, SOTTO_ERR_NOMEM, SOTTO_ERR_CORRUPT, SOTTO_ERR_STATE);
- * the answers are emitted either way.
+ * Ends the loop turn: commits the open batch (if any), makes it durable
+ * (inline, or by starting a sync through the hook: see "Pipelined sync"),
+ * then emits every held answer and due MSG push whose commit is durable. If
+ * the commit failed, answers that promised durability go out as ERR
+ * INTERNAL and the commit's error is returned (SOTTO_ERR_IO,
+ * SOTTO_ERR_NOMEM, SOTTO_ERR_CORRUPT, SOTTO_ERR_STATE); the answers are
+ * emitted either way. SOTTO_ERR_IO also once a sync has failed.
  */
 SOTTO_NODISCARD sotto_err relay_core_flush(struct relay_core *core);
+
+/*
+ * Like relay_core_flush, but fsyncs on the calling thread even with a sync
+ * hook, so everything held is emitted (graceful shutdown). A hook's sync
+ * may still be running: wait for it before freeing the store.
+ */
+SOTTO_NODISCARD sotto_err relay_core_flush_wait(struct relay_core *core);
+
+/*
+ * Reports the result of the sync the hook was asked for (on the loop's
+ * thread; not from inside an output callback). The answers it made durable
+ * go out at the next flush. Errors: SOTTO_ERR_STATE (no sync was asked
+ * for), SOTTO_ERR_IO (rc was an error, or an earlier sync failed).
+ */
+SOTTO_NODISCARD sotto_err relay_core_sync_done(struct relay_core *core, sotto_err rc);
+
+/* True between a hook's sync_start and its relay_core_sync_done. */
+bool relay_core_is_syncing(const struct relay_core *core);
 
 /*
  * Deletes up to RELAY_EXPIRE_STEP_MAX messages stored before now_s minus

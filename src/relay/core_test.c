@@ -1233,14 +1233,30 @@ static void core__nomem__new_and_client_fail_cleanly(void **state)
 		assert_null(core);
 		assert_int_equal(f->alloc.n_live, live);
 	}
-	for (unsigned long k = 1; k <= 2; k++) {
-		f->alloc.fail_at = f->alloc.n_allocs + k;
-		assert_int_equal(relay_client_new(f->core, sid, peer_output, NULL, &c),
-		                 SOTTO_ERR_NOMEM);
-		assert_null(c);
-		assert_int_equal(f->alloc.n_live, live);
-	}
+	f->alloc.fail_at = f->alloc.n_allocs + 1;
+	assert_int_equal(relay_client_new(f->core, sid, peer_output, NULL, &c), SOTTO_ERR_NOMEM);
+	assert_null(c);
+	assert_int_equal(f->alloc.n_live, live);
 	f->alloc.fail_at = 0;
+}
+
+static void core__nomem__first_answer_drops_client_not_answer(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *p = &f->peers[0], *q = &f->peers[1];
+	struct relay_cmd cmd;
+
+	/* An idle client holds no answer array; its first answer allocates one. */
+	relay_cmd_init(&cmd, RELAY_CMD_PING, 1, NULL);
+	f->alloc.fail_at = f->alloc.n_allocs + 1;
+	assert_int_equal(relay_client_feed(p->client, NULL, 0),
+	                 SOTTO_OK); /* ERR BLOCK needs room */
+	f->alloc.fail_at = 0;
+	assert_true(relay_client_is_dead(p->client));
+	flush_ok(f);
+	assert_int_equal(p->n_resps, 0);
+	/* Everyone else goes on. */
+	expect_resp(roundtrip(q, &cmd, NULL), RELAY_RESP_PONG, 1, NULL);
 }
 
 /* ---- pushes paced by a busy output ---- */
@@ -1357,6 +1373,299 @@ static void core__push__refused_answers_kill_the_client__busy_output(void **stat
 	assert_int_equal(r->n_blocks, 1);
 }
 
+/* ---- pipelined sync (a sync hook over a store with defer_sync) ---- */
+
+static unsigned n_sync_starts;
+
+static void count_sync_start(void *user)
+{
+	(void)user;
+	n_sync_starts++;
+}
+
+/* Reopens the store with defer_sync and makes a core with the counting hook. */
+static void fx_pipelined(struct fixture *f)
+{
+	struct relay_store_config scfg = {.defer_sync = true};
+	struct relay_core_config ccfg = {.sync_start = count_sync_start};
+
+	for (unsigned i = 0; i < N_PEERS; i++)
+		peer_reset(&f->peers[i]);
+	relay_core_free(f->core);
+	f->core = NULL;
+	relay_store_free(f->store);
+	assert_int_equal(relay_store_new(f->ctx, f->store_dir, &scfg, &f->store), SOTTO_OK);
+	assert_true(relay_store_defers_sync(f->store));
+	n_sync_starts = 0;
+	fx_core(f, &ccfg);
+}
+
+/* The hook's sync, as the transport runs it (here on the same thread). */
+static void sync_now(struct fixture *f)
+{
+	assert_true(relay_core_is_syncing(f->core));
+	assert_int_equal(relay_core_sync_done(f->core, relay_store_sync(f->store)), SOTTO_OK);
+}
+
+/* tq_new under the hook: NEW, flush (sync starts), sync, flush (IDS out). */
+static void tq_new_pipelined(struct peer *p, struct tq *q)
+{
+	struct relay_cmd cmd;
+	const struct relay_resp *r;
+
+	memset(q, 0, sizeof(*q));
+	x25519_keypair_generate(p->f->ctx, &q->rk);
+	x25519_keypair_generate(p->f->ctx, &q->sk);
+	relay_cmd_init(&cmd, RELAY_CMD_NEW, 1, NULL);
+	memcpy(cmd.key, q->rk.pub, RELAY_KEY_LEN);
+	peer_reset(p);
+	feed_one(p, &cmd, NULL);
+	flush_ok(p->f);
+	assert_int_equal(p->n_resps, 0);
+	sync_now(p->f);
+	flush_ok(p->f);
+	assert_int_equal(p->n_resps, 1);
+	r = &p->resps[0];
+	expect_resp(r, RELAY_RESP_IDS, 1, NULL);
+	memcpy(q->rid, r->rid, RELAY_ID_LEN);
+	memcpy(q->sid, r->sid, RELAY_ID_LEN);
+	assert_int_equal(relay_keys_recipient(q->k_rauth, q->k_deliver, q->rk.priv, r->srk),
+	                 SOTTO_OK);
+	assert_int_equal(relay_keys_sender(q->k_sauth, q->sk.priv, r->ssk), SOTTO_OK);
+}
+
+static void core_sync__answers_wait_for_their_sync__pipelined(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	static const uint8_t body[4] = {1, 2, 3, 4};
+	struct relay_cmd cmd;
+	struct tq q;
+
+	fx_pipelined(f);
+	tq_new_pipelined(r, &q);
+	assert_int_equal(n_sync_starts, 1);
+	/* Turn 1: a SEND. Committed, not durable: no answer; one sync starts. */
+	send_cmd(&cmd, 1, &q, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	assert_int_equal(s->n_resps, 0);
+	assert_int_equal(n_sync_starts, 2);
+	/* Turn 2 runs while that sync does: a SEND and a PING wait behind it. */
+	send_cmd(&cmd, 2, &q, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	relay_cmd_init(&cmd, RELAY_CMD_PING, 3, NULL);
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	assert_int_equal(s->n_resps, 0);
+	assert_int_equal(n_sync_starts, 2); /* one sync at a time */
+	/* The first sync covered turn 1 only: its OK goes out, and the next sync starts. */
+	sync_now(f);
+	flush_ok(f);
+	assert_int_equal(s->n_resps, 1);
+	expect_resp(&s->resps[0], RELAY_RESP_OK, 1, q.sid);
+	assert_int_equal(n_sync_starts, 3);
+	sync_now(f);
+	flush_ok(f);
+	assert_int_equal(s->n_resps, 3);
+	expect_resp(&s->resps[1], RELAY_RESP_OK, 2, q.sid);
+	expect_resp(&s->resps[2], RELAY_RESP_PONG, 3, NULL);
+	/* Nothing left to sync: an idle turn starts none and answers at once. */
+	peer_reset(s);
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	assert_int_equal(n_sync_starts, 3);
+	expect_resp(&s->resps[0], RELAY_RESP_PONG, 3, NULL);
+	assert_int_equal(relay_core_sync_done(f->core, SOTTO_OK), SOTTO_ERR_STATE);
+}
+
+static void core_sync__get_waits_for_a_message_not_yet_durable__pipelined(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	static const uint8_t body[5] = {5, 5, 5, 5, 5};
+	struct relay_cmd cmd;
+	struct tq q, q2;
+
+	fx_pipelined(f);
+	tq_new_pipelined(r, &q);
+	tq_new_pipelined(r, &q2);
+	/* Turn A: a GET on the empty q, and a write elsewhere (so turn A commits). */
+	peer_reset(r);
+	rcmd(&cmd, RELAY_CMD_GET, 7, &q);
+	feed_one(r, &cmd, q.k_rauth);
+	send_cmd(&cmd, 1, &q2, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	/* Turn B, while A's sync runs: a SEND to q. A's sync ends before B's flush. */
+	send_cmd(&cmd, 2, &q, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	sync_now(f);
+	flush_ok(f);
+	/*
+	 * The GET is due, but q's oldest message is B's, not durable yet: it
+	 * must not be delivered (a crash now would lose it after the recipient
+	 * saw it), so the GET waits.
+	 */
+	assert_int_equal(r->n_resps, 0);
+	assert_int_equal(s->n_resps, 1);
+	expect_resp(&s->resps[0], RELAY_RESP_OK, 1, q2.sid);
+	sync_now(f);
+	flush_ok(f);
+	assert_int_equal(r->n_resps, 1);
+	expect_msg(&r->resps[0], &q, 7, 5, sizeof(body));
+	assert_int_equal(s->n_resps, 2);
+	expect_resp(&s->resps[1], RELAY_RESP_OK, 2, q.sid);
+}
+
+static void core_sync__push_after_ack_waits_for_durable_message__pipelined(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	static const uint8_t b1[3] = {1, 1, 1}, b2[3] = {2, 2, 2};
+	struct relay_cmd cmd;
+	struct tq q;
+
+	fx_pipelined(f);
+	tq_new_pipelined(r, &q);
+	peer_reset(r);
+	rcmd(&cmd, RELAY_CMD_SUB, 1, &q);
+	feed_one(r, &cmd, q.k_rauth);
+	send_cmd(&cmd, 1, &q, b1, sizeof(b1));
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	sync_now(f);
+	flush_ok(f);
+	assert_int_equal(r->n_resps, 2);
+	expect_resp(&r->resps[0], RELAY_RESP_OK, 1, q.rid);
+	expect_msg(&r->resps[1], &q, 0, 1, sizeof(b1));
+	/* Turn A: ACK (the next push is due with it). */
+	ack_cmd(&cmd, 2, &q, r->resps[1].msg_id);
+	peer_reset(r);
+	feed_one(r, &cmd, q.k_rauth);
+	flush_ok(f);
+	/* Turn B: a second message arrives; A's sync ends before B's flush. */
+	send_cmd(&cmd, 2, &q, b2, sizeof(b2));
+	feed_one(s, &cmd, NULL);
+	sync_now(f);
+	flush_ok(f);
+	/* The ACK's OK is durable; the push must wait for B's sync. */
+	assert_int_equal(r->n_resps, 1);
+	expect_resp(&r->resps[0], RELAY_RESP_OK, 2, q.rid);
+	sync_now(f);
+	flush_ok(f);
+	assert_int_equal(r->n_resps, 2);
+	expect_msg(&r->resps[1], &q, 0, 2, sizeof(b2));
+}
+
+static void core_sync__push_of_durable_message_does_not_wait_for_ack_sync__pipelined(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	static const uint8_t b1[2] = {1, 1}, b2[2] = {2, 2};
+	struct relay_cmd cmd;
+	struct tq q;
+
+	fx_pipelined(f);
+	tq_new_pipelined(r, &q);
+	send_cmd(&cmd, 1, &q, b1, sizeof(b1));
+	feed_one(s, &cmd, NULL);
+	send_cmd(&cmd, 2, &q, b2, sizeof(b2));
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	sync_now(f);
+	flush_ok(f);
+	peer_reset(r);
+	rcmd(&cmd, RELAY_CMD_SUB, 3, &q);
+	feed_one(r, &cmd, q.k_rauth);
+	flush_ok(f); /* no write: the OK and the first push go out at once */
+	assert_int_equal(r->n_resps, 2);
+	expect_msg(&r->resps[1], &q, 0, 1, sizeof(b1));
+	/* ACK: its OK waits for its sync, but the next message is durable: pushed now. */
+	ack_cmd(&cmd, 4, &q, r->resps[1].msg_id);
+	peer_reset(r);
+	feed_one(r, &cmd, q.k_rauth);
+	flush_ok(f);
+	assert_int_equal(r->n_resps, 1);
+	expect_msg(&r->resps[0], &q, 0, 2, sizeof(b2));
+	sync_now(f);
+	flush_ok(f);
+	assert_int_equal(r->n_resps, 2);
+	expect_resp(&r->resps[1], RELAY_RESP_OK, 4, q.rid);
+}
+
+static void core_sync__failed_sync_answers_internal_then_refuses__pipelined(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	static const uint8_t body[2] = {9, 9};
+	struct relay_cmd cmd;
+	struct relay_stats st;
+	struct tq q;
+
+	fx_pipelined(f);
+	tq_new_pipelined(r, &q);
+	send_cmd(&cmd, 1, &q, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	assert_int_equal(relay_core_sync_done(f->core, SOTTO_ERR_IO), SOTTO_ERR_IO);
+	/* The fsync failed: the SEND is not confirmed. */
+	assert_int_equal(relay_core_flush(f->core), SOTTO_ERR_IO);
+	assert_int_equal(s->n_resps, 1);
+	expect_err(&s->resps[0], RELAY_ERR_INTERNAL, 1);
+	/* Nothing is confirmed any more, and no further sync is started. */
+	peer_reset(s);
+	send_cmd(&cmd, 2, &q, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	assert_int_equal(relay_core_flush(f->core), SOTTO_ERR_IO);
+	expect_err(&s->resps[0], RELAY_ERR_INTERNAL, 2);
+	assert_false(relay_core_is_syncing(f->core));
+	relay_core_stats(f->core, &st);
+	assert_int_equal(st.n_commit_failures, 1);
+}
+
+static void core_sync__flush_wait_emits_everything__pipelined(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	static const uint8_t body[1] = {7};
+	struct relay_cmd cmd;
+	struct tq q;
+
+	fx_pipelined(f);
+	tq_new_pipelined(r, &q);
+	send_cmd(&cmd, 1, &q, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	flush_ok(f);
+	send_cmd(&cmd, 2, &q, body, sizeof(body));
+	feed_one(s, &cmd, NULL);
+	assert_int_equal(relay_core_flush_wait(f->core), SOTTO_OK);
+	assert_int_equal(s->n_resps, 2);
+	expect_resp(&s->resps[0], RELAY_RESP_OK, 1, q.sid);
+	expect_resp(&s->resps[1], RELAY_RESP_OK, 2, q.sid);
+	/* The hook's sync, still running, settles nothing new. */
+	sync_now(f);
+	flush_ok(f);
+	assert_int_equal(s->n_resps, 2);
+}
+
+static void core_sync__early_flush_syncs_inline__pipelined(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *p = &f->peers[0];
+	struct relay_cmd cmds[RELAY_BATCH_MAX];
+	unsigned n_blocks = RELAY_HELD_MAX / RELAY_BATCH_MAX + 1;
+
+	fx_pipelined(f);
+	for (unsigned i = 0; i < RELAY_BATCH_MAX; i++)
+		relay_cmd_init(&cmds[i], RELAY_CMD_PING, i, NULL);
+	for (unsigned k = 0; k < n_blocks; k++)
+		feed_cmds(p, cmds, NULL, RELAY_BATCH_MAX);
+	assert_int_equal(p->n_resps, RELAY_HELD_MAX - 1);
+	flush_ok(f);
+	assert_int_equal(p->n_resps, (size_t)n_blocks * RELAY_BATCH_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1399,6 +1708,14 @@ int main(void)
 	        T(core__free__client_with_held_answers),
 	        T(core__invalid__config_above_max),
 	        T(core__nomem__new_and_client_fail_cleanly),
+	        T(core__nomem__first_answer_drops_client_not_answer),
+	        T(core_sync__answers_wait_for_their_sync__pipelined),
+	        T(core_sync__get_waits_for_a_message_not_yet_durable__pipelined),
+	        T(core_sync__push_after_ack_waits_for_durable_message__pipelined),
+	        T(core_sync__push_of_durable_message_does_not_wait_for_ack_sync__pipelined),
+	        T(core_sync__failed_sync_answers_internal_then_refuses__pipelined),
+	        T(core_sync__flush_wait_emits_everything__pipelined),
+	        T(core_sync__early_flush_syncs_inline__pipelined),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -841,7 +841,9 @@ static sotto_err daemon_open(struct relay_daemon *d, const struct relay_daemon_o
 	if ((rc = relay_daemon_key_load(o->dir, key)) != SOTTO_OK)
 		goto out;
 	*what = "opening the store";
-	rc = relay_store_new(d->ctx, o->dir, NULL, &d->store);
+	/* Deferred sync: the server fsyncs on a worker thread while commands run. */
+	rc = relay_store_new(d->ctx, o->dir, &(struct relay_store_config){.defer_sync = true},
+	                     &d->store);
 out:
 	if (is_user && as_user_leave(&saved) != SOTTO_OK && rc == SOTTO_OK) {
 		*what = "returning to root to bind";

@@ -45,6 +45,7 @@
 struct relay_store_config {
 	uint32_t cache_kib;        /* page cache in KiB; 0: 8192 */
 	uint32_t checkpoint_pages; /* WAL pages before an automatic checkpoint; 0: 1000 */
+	bool defer_sync;           /* commits are durable only after relay_store_sync */
 };
 
 /*
@@ -116,7 +117,9 @@ SOTTO_NODISCARD sotto_err relay_store_begin(struct relay_store *store);
 
 /*
  * Commits the open batch; on SOTTO_OK every write of the batch is on stable
- * storage. On any error nothing of the batch is kept and no batch is open
+ * storage (with defer_sync: written to the log, durable once a later
+ * relay_store_sync returns SOTTO_OK; a crash before that may lose it, never
+ * half of it). On any error nothing of the batch is kept and no batch is open
  * any more (the caller answers every command of the batch with an error).
  * Errors: SOTTO_ERR_STATE (no batch open), SOTTO_ERR_IO (write or fsync
  * failed, or an earlier failure aborted the batch), SOTTO_ERR_NOMEM,
@@ -125,6 +128,20 @@ SOTTO_NODISCARD sotto_err relay_store_begin(struct relay_store *store);
  * call with SOTTO_ERR_IO, and only freeing and reopening it recovers.
  */
 SOTTO_NODISCARD sotto_err relay_store_commit(struct relay_store *store);
+
+/*
+ * Makes every batch committed before the call durable (fsyncs the log).
+ * Without defer_sync the commits already were, and this returns SOTTO_OK.
+ * Unlike every other call, this one may run on another thread while the
+ * store's own thread goes on with later batches: it touches only the log's
+ * file descriptor, which stays open until relay_store_free (so it must
+ * return before relay_store_free is called). Errors: SOTTO_ERR_IO (the
+ * fsync failed: what is on disk is unknown; stop confirming and reopen).
+ */
+SOTTO_NODISCARD sotto_err relay_store_sync(struct relay_store *store);
+
+/* True when the store was opened with defer_sync. */
+bool relay_store_defers_sync(const struct relay_store *store);
 
 /* Discards the open batch, if any. Cannot fail in a way the caller can act on. */
 void relay_store_rollback(struct relay_store *store);

@@ -6,11 +6,21 @@
  * exclusive lock for its whole life (a second relay on the same directory
  * gets SOTTO_ERR_BUSY). Durability: journal_mode=WAL with synchronous=FULL,
  * so COMMIT appends the batch's pages to the write-ahead log and fsyncs the
- * log before it returns; the directory is fsynced when the log is created,
- * and checkpoints fsync the log before copying it and the database after.
- * What a returned commit guarantees is therefore exactly what fsync
- * guarantees on the host: the batch survives a process crash, a kernel crash
- * and a power cut on a disk that honours flushes.
+ * log before it returns; the directory is fsynced once the log exists, and
+ * checkpoints fsync the log before copying it and the database after. What
+ * a returned commit guarantees is therefore exactly what fsync guarantees
+ * on the host: the batch survives a process crash, a kernel crash and a
+ * power cut on a disk that honours flushes.
+ *
+ * With defer_sync the connection runs synchronous=NORMAL: COMMIT appends to
+ * the log without the fsync (checkpoints still sync as above, and SQLite
+ * syncs the log's header when it starts reusing the file), and
+ * relay_store_sync fdatasyncs the log through a descriptor of our own,
+ * which makes every commit before it exactly as durable as FULL would have.
+ * The log is never locked (locking_mode=EXCLUSIVE locks only the database
+ * file), so our descriptor cannot disturb SQLite's POSIX locks, and it stays
+ * open until after sqlite3_close. The point: the fsync can run on another
+ * thread while the relay executes the next batch.
  *
  * Schema (PRAGMA user_version 1, application_id RELAY_STORE_APP_ID):
  *
@@ -136,6 +146,7 @@ struct relay_store {
 	int last_rc;                       /* extended SQLite code of the last failed call */
 	bool in_batch;                     /* relay_store_begin() done, no commit/rollback yet */
 	bool is_failed;                    /* a commit hit an I/O error: refuse everything */
+	int log_fd;                        /* defer_sync: the log, for relay_store_sync; else -1 */
 };
 
 sqlite3 *relay_store_db(struct relay_store *store)
@@ -571,7 +582,8 @@ static sotto_err store_configure(struct relay_store *s, const struct relay_store
 		rc = SOTTO_ERR_IO;
 		goto out;
 	}
-	rc = store_exec(s, "PRAGMA synchronous = FULL");
+	rc = store_exec(s, cfg->defer_sync ? "PRAGMA synchronous = NORMAL"
+	                                   : "PRAGMA synchronous = FULL");
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -693,6 +705,7 @@ sotto_err relay_store_new(struct sotto_ctx *ctx, const char *dir,
 		goto out;
 	}
 	s->ctx = ctx;
+	s->log_fd = -1;
 	if ((rc = prepare_dir(dir, path, path_cap)) != SOTTO_OK)
 		goto out;
 	memcpy(path, dir, dir_len);
@@ -703,6 +716,14 @@ sotto_err relay_store_new(struct sotto_ctx *ctx, const char *dir,
 	    (rc = tighten_sidecar(path, base_len, "-shm")) != SOTTO_OK)
 		goto out;
 	if ((rc = store_open_db(s, path, &cfg)) != SOTTO_OK)
+		goto out;
+	/* The log exists now (the migration committed in WAL mode). */
+	memcpy(path + base_len, "-wal", sizeof("-wal"));
+	if (cfg.defer_sync && (s->log_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = SOTTO_ERR_IO;
+		goto out;
+	}
+	if ((rc = sync_dir(dir)) != SOTTO_OK)
 		goto out;
 	*out = s;
 	s = NULL; /* moved */
@@ -722,6 +743,8 @@ void relay_store_free(struct relay_store *SOTTO_NULLABLE store)
 	for (size_t i = 0; i < STORE_N_STMTS; i++)
 		sqlite3_finalize(store->stmt[i]);
 	sqlite3_close(store->db);
+	if (store->log_fd >= 0)
+		close(store->log_fd);
 	ctx_free(store->ctx, store);
 }
 
@@ -760,6 +783,20 @@ sotto_err relay_store_commit(struct relay_store *store)
 	if (!sqlite3_get_autocommit(store->db))
 		(void)store_run(store, ST_ROLLBACK);
 	return rc;
+}
+
+sotto_err relay_store_sync(struct relay_store *store)
+{
+	if (store->log_fd < 0)
+		return SOTTO_OK;
+	if (fdatasync(store->log_fd) != 0)
+		return SOTTO_ERR_IO;
+	return SOTTO_OK;
+}
+
+bool relay_store_defers_sync(const struct relay_store *store)
+{
+	return store->log_fd >= 0;
 }
 
 void relay_store_rollback(struct relay_store *store)

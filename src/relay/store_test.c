@@ -278,6 +278,33 @@ static void relay_store_new__applies_settings__default_and_custom_config(void **
 	pragma_is(f->s, "PRAGMA synchronous", "2");
 }
 
+static void relay_store_sync__deferred__commit_then_sync_persists(void **state)
+{
+	struct fixture *f = *state;
+	struct relay_store_config cfg = {.defer_sync = true};
+	struct relay_store_queue q, got;
+
+	/* Without defer_sync every commit is durable already; sync is a no-op. */
+	reopen(f);
+	assert_false(relay_store_defers_sync(f->s));
+	assert_int_equal(relay_store_sync(f->s), SOTTO_OK);
+	close_store(f);
+	assert_int_equal(relay_store_new(f->ctx, f->dir, &cfg, &f->s), SOTTO_OK);
+	assert_true(relay_store_defers_sync(f->s));
+	pragma_is(f->s, "PRAGMA synchronous", "1"); /* NORMAL: COMMIT does not fsync */
+	pragma_is(f->s, "PRAGMA journal_mode", "wal");
+	make_queue(&q, 3);
+	assert_int_equal(relay_store_begin(f->s), SOTTO_OK);
+	assert_int_equal(relay_store_queue_add(f->s, &q), SOTTO_OK);
+	assert_int_equal(relay_store_commit(f->s), SOTTO_OK);
+	assert_int_equal(relay_store_sync(f->s), SOTTO_OK);
+	assert_int_equal(relay_store_sync(f->s), SOTTO_OK); /* nothing new: still fine */
+	reopen(f);
+	assert_int_equal(relay_store_queue_by_rid(f->s, q.rid, &got), SOTTO_OK);
+	assert_queue_equal(&got, &q);
+	relay_store_queue_clear(&got);
+}
+
 static void relay_store_new__tightens_modes__loose_dir_and_files(void **state)
 {
 	struct fixture *f = *state;
@@ -1535,6 +1562,8 @@ int main(void)
 	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                relay_store_new__tightens_modes__loose_dir_and_files, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                relay_store_sync__deferred__commit_then_sync_persists, setup, teardown),
 	        cmocka_unit_test_setup_teardown(relay_store_new__invalid__empty_or_overlong_dir,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
