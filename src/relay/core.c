@@ -392,13 +392,19 @@ static void hold_get(struct relay_client *c, uint32_t corr, const uint8_t rid[st
 	memcpy(h->rid, rid, RELAY_ID_LEN);
 }
 
-/* Asks for sub's next MSG at the flush (its client must have room). */
-static void hold_push(struct relay_sub *s)
+/*
+ * Asks for sub's next MSG at the flush (its client must have room). A push
+ * for a message written in this turn (is_new_msg) waits for the turn's
+ * sync; any other may go at once, if its message turns out durable.
+ */
+static void hold_push(struct relay_sub *s, bool is_new_msg)
 {
 	struct held *h = held_add(s->client, HELD_PUSH);
 
 	if (h == NULL)
 		return;
+	if (!is_new_msg)
+		h->gen = 0;
 	memcpy(h->rid, s->rid, RELAY_ID_LEN);
 	s->want_push = true;
 }
@@ -641,7 +647,7 @@ static enum relay_err send_store(struct relay_client *c, const struct relay_cmd 
 		core->seq_unsynced_min = seq;
 	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
 	if (sub != NULL && !sub->has_pending && !sub->want_push)
-		hold_push(sub);
+		hold_push(sub, true);
 	return RELAY_ERR_NONE;
 }
 
@@ -708,7 +714,7 @@ static enum relay_err cmd_sub(struct relay_client *c, const struct relay_cmd *cm
 	}
 	sub->has_pending = false; /* an unacknowledged message goes out again */
 	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, false);
-	hold_push(sub); /* even if a push is held for a former subscriber */
+	hold_push(sub, false); /* even if a push is held for a former subscriber */
 out:
 	relay_store_queue_clear(&q);
 	return err;
@@ -755,7 +761,7 @@ static enum relay_err ack_delete(struct relay_client *c, const struct relay_cmd 
 	if (sub != NULL) {
 		sub->has_pending = false;
 		if (!sub->want_push)
-			hold_push(sub);
+			hold_push(sub, false);
 	}
 	return RELAY_ERR_NONE;
 }
@@ -1092,7 +1098,13 @@ static void emit_pushes(struct relay_client *c, struct relay_batch_writer *bw, s
 	c->is_push_block = relay_batch_writer_is_empty(bw);
 	for (size_t i = 0; i < n && !c->is_dead && !c->is_blocked; i++) {
 		struct held *h = &c->held[i];
-		if (h->kind == HELD_PUSH && !emit_push(c, bw, h)) {
+		if (h->kind != HELD_PUSH)
+			continue;
+		if (h->gen > c->core->n_synced) {
+			h->is_deferred = true; /* its message is not durable yet: no need to look */
+			continue;
+		}
+		if (!emit_push(c, bw, h)) {
 			h->is_deferred = true;
 			h->gen = c->core->n_committed; /* that message is in a committed batch */
 		}
@@ -1152,7 +1164,9 @@ static bool client_emit(struct relay_client *c)
 static void place_turn(struct relay_core *core, uint64_t gen, bool is_committed)
 {
 	for (struct relay_client *c = core->dirty_head; c != NULL; c = c->dnext) {
-		for (size_t i = c->n_held; i-- > 0 && c->held[i].gen == GEN_THIS_TURN;) {
+		for (size_t i = 0; i < c->n_held; i++) {
+			if (c->held[i].gen != GEN_THIS_TURN)
+				continue;
 			c->held[i].gen = gen;
 			if (c->held[i].is_durable && !is_committed)
 				c->held[i].is_failed = true;
@@ -1307,7 +1321,7 @@ static void recheck_deliveries(struct relay_core *core)
 			if (!s->has_pending || s->want_push)
 				continue;
 			held_room(s->client, 1); /* may flush: the table does not change */
-			hold_push(s);
+			hold_push(s, false);
 		}
 	}
 }
