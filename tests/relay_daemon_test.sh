@@ -78,6 +78,7 @@ done
 expect_exit 0 "help run prints its usage and the configuration keys" "$relay" help run
 grep -q '^usage: sotto-relay run' "$tmp/out" || fail "help run: no usage line"
 grep -q '^quota = 128$' "$tmp/out" || fail "help run: no configuration defaults"
+grep -q '^idle_timeout_s = 600$' "$tmp/out" || fail "help run: no idle timeout default"
 expect_exit 0 "--version" "$relay" --version
 grep -q '^sotto-relay [0-9]' "$tmp/out" || fail "--version: $(cat "$tmp/out")"
 expect_exit 2 "unknown command exits 2" "$relay" frobnicate
@@ -117,6 +118,9 @@ expect_exit 1 "a bad configuration names its line" \
 line=$(($(wc -l <"$tmp/bad.conf") - 1))
 grep -q "bad.conf:$line: quota: key given twice" "$tmp/err" || fail "bad config: $(cat "$tmp/err")"
 expect_exit 2 "a bad --listen exits 2" "$relay" run --dir "$dir" --listen localhost:1
+expect_exit 2 "an idle timeout out of range exits 2" "$relay" run --dir "$dir" --idle-timeout-s 0
+grep -q -e '--idle-timeout-s.*out of range (1..86400)' "$tmp/err" ||
+	fail "bad idle timeout: $(cat "$tmp/err")"
 
 # --- run, serve, stats, SIGTERM ------------------------------------------------
 "$relay" run --dir "$dir" --port 0 2>"$tmp/daemon.log" &

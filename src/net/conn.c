@@ -2,15 +2,16 @@
 /*
  * conn.c - transport connections over TCP with libuv (net layer); see conn.h.
  *
- * Each connection owns a uv_tcp_t, a uv_timer_t (the handshake deadline) and
- * a sans-I/O session (session.h) that does all the protocol work; this file
- * only moves bytes. Lifetime: a connection is freed only when everything
- * libuv may still call back about is done: its two handles are closed and no
- * resolve, connect or write request is outstanding (n_pending counts them).
- * conn_end() starts closing and records the first reason; conn_release()
- * drops one pending item and, at zero, calls on_close and frees. So a
- * connection is never freed inside one of its own callbacks' callers, and a
- * handle is freed only after its close callback ran.
+ * Each connection owns a uv_tcp_t, a uv_timer_t (the handshake deadline,
+ * then the idle deadline) and a sans-I/O session (session.h) that does all
+ * the protocol work; this file only moves bytes. Lifetime: a connection is
+ * freed only when everything libuv may still call back about is done: its
+ * two handles are closed and no resolve, connect or write request is
+ * outstanding (n_pending counts them). conn_end() starts closing and records
+ * the first reason; conn_release() drops one pending item and, at zero,
+ * calls on_close and frees. So a connection is never freed inside one of its
+ * own callbacks' callers, and a handle is freed only after its close
+ * callback ran.
  *
  * Data path: reads land in a NET_READ_LEN buffer allocated when libuv is
  * about to read and freed (wiped) right after the session consumed it, so an
@@ -18,6 +19,14 @@
  * that buffer. Each block sent is padded and encrypted in place into the
  * frame buffer that is handed to uv_write(): one allocation, one copy of the
  * content and one write call per block.
+ *
+ * Idle timeout: a server may hold tens of thousands of connections, so a
+ * block received costs no timer operation: it only records the loop's cached
+ * time (uv_now) in last_rx_ms. The timer that bounded the handshake is
+ * started once more at OPEN for the whole idle timeout; when it fires it
+ * compares now with last_rx_ms and either ends the connection or re-arms
+ * itself for the time left. A busy connection therefore touches the timer
+ * heap about once per idle timeout, a quiet one exactly once before it ends.
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,7 +46,7 @@ enum conn_phase {
 struct net_conn {
 	struct sotto_ctx *ctx;                    /* borrowed */
 	uv_tcp_t tcp;                             /* data = this */
-	uv_timer_t timer;                         /* handshake deadline; data = this */
+	uv_timer_t timer;                         /* handshake, then idle deadline; data = this */
 	uv_getaddrinfo_t resolve;                 /* client only */
 	uv_connect_t connect;                     /* client only */
 	struct net_session *session;              /* owned */
@@ -47,6 +56,8 @@ struct net_conn {
 	void *SOTTO_NULLABLE data;                                  /* the owner's pointer */
 	size_t write_queued; /* bytes in outstanding uv_write requests */
 	size_t write_max;    /* bytes */
+	uint64_t last_rx_ms; /* uv_now() when the last block arrived (or at OPEN) */
+	uint32_t idle_ms;    /* idle timeout once open */
 	unsigned n_pending;  /* open handles + outstanding requests */
 	enum conn_phase phase;
 	sotto_err reason; /* first error; SOTTO_OK while healthy */
@@ -85,11 +96,14 @@ static sotto_err resolve_config(const struct net_conn_config *in, struct net_con
 		*out = *in;
 	if (out->handshake_timeout_ms == 0)
 		out->handshake_timeout_ms = NET_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+	if (out->idle_timeout_ms == 0)
+		out->idle_timeout_ms = NET_IDLE_TIMEOUT_MS_DEFAULT;
 	if (out->max_write_queue_bytes == 0)
 		out->max_write_queue_bytes = NET_WRITE_QUEUE_DEFAULT;
 	if (out->max_connections == 0)
 		out->max_connections = NET_CONNECTIONS_DEFAULT;
 	if (out->handshake_timeout_ms > NET_HANDSHAKE_TIMEOUT_MS_MAX ||
+	    out->idle_timeout_ms > NET_IDLE_TIMEOUT_MS_MAX ||
 	    out->max_write_queue_bytes > NET_WRITE_QUEUE_MAX ||
 	    out->max_write_queue_bytes < NET_TRANSPORT_FRAME_LEN ||
 	    out->max_connections > NET_CONNECTIONS_MAX)
@@ -166,9 +180,21 @@ static void conn_end(struct net_conn *c, sotto_err reason, bool flush)
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
+/*
+ * The one timer of a connection: before OPEN it is the handshake deadline;
+ * after, it fires at least idle_ms after the last block received and ends
+ * the connection only if no block arrived since (see the top of this file).
+ */
 static void on_timeout(uv_timer_t *t)
 {
-	conn_end(t->data, SOTTO_ERR_TIMEOUT, false);
+	struct net_conn *c = t->data;
+	uint64_t now = uv_now(t->loop);
+	uint64_t idle = now - c->last_rx_ms;
+
+	if (c->phase == CONN_OPEN && now >= c->last_rx_ms && idle < c->idle_ms &&
+	    uv_timer_start(&c->timer, on_timeout, c->idle_ms - idle, 0) == 0)
+		return;
+	conn_end(c, SOTTO_ERR_TIMEOUT, false);
 }
 
 /* ---- writing ---- */
@@ -268,11 +294,14 @@ static sotto_err conn_on_event(void *user, const struct net_event *ev)
 		break;
 	case NET_EVENT_OPEN:
 		c->phase = CONN_OPEN;
-		(void)uv_timer_stop(&c->timer);
+		c->last_rx_ms = uv_now(c->tcp.loop);
+		if (uv_timer_start(&c->timer, on_timeout, c->idle_ms, 0) != 0)
+			return SOTTO_ERR_IO;
 		if (c->cb.on_open != NULL)
 			c->cb.on_open(c->cb.user, c, ev->session_id, ev->version);
 		break;
 	case NET_EVENT_BLOCK:
+		c->last_rx_ms = uv_now(c->tcp.loop);
 		if (c->cb.on_block != NULL)
 			c->cb.on_block(c->cb.user, c, ev->bytes, ev->len);
 		break;
@@ -329,6 +358,7 @@ static sotto_err conn_new(struct sotto_ctx *ctx, uv_loop_t *loop,
 	c->ctx = ctx;
 	c->cb = *cb;
 	c->write_max = config->max_write_queue_bytes;
+	c->idle_ms = config->idle_timeout_ms;
 	c->tcp.data = c;
 	c->timer.data = c;
 	c->resolve.data = c;

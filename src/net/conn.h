@@ -13,7 +13,8 @@
  * failed or timed-out handshake, excess connections refused with SOTTO_ERR_BUSY, local close with
  * SOTTO_ERR_CANCELLED), always from the event loop, never from inside a call the user made. The
  * connection is freed when on_close returns. Reasons: SOTTO_ERR_RESOLVE, SOTTO_ERR_CONNECT,
- * SOTTO_ERR_TIMEOUT, SOTTO_ERR_CLOSED (the peer ended the stream between frames),
+ * SOTTO_ERR_TIMEOUT (handshake or idle timeout, see struct net_conn_config),
+ * SOTTO_ERR_CLOSED (the peer ended the stream between frames),
  * SOTTO_ERR_TRUNCATED (in the middle of one), SOTTO_ERR_IO, SOTTO_ERR_NOMEM,
  * SOTTO_ERR_BUSY, SOTTO_ERR_CANCELLED, and every session error
  * (SOTTO_ERR_AUTH, SOTTO_ERR_FRAME_SIZE, SOTTO_ERR_VERSION, ...).
@@ -47,9 +48,21 @@
 #include "net/limits.h"
 #include "net/session.h"
 
-/* Zero fields take the defaults. */
+/*
+ * Zero fields take the defaults.
+ *
+ * Idle timeout: an open connection that receives no complete frame for
+ * idle_timeout_ms is closed with SOTTO_ERR_TIMEOUT, on either side. It runs
+ * from on_open and restarts with every block received; blocks sent do not
+ * count. A client keeps a quiet connection to a relay alive by sending a
+ * PING well inside the relay's idle timeout (every few minutes against the
+ * default), and the relay's PONG keeps the client's side alive in turn.
+ * The cost per block is one store of the loop's cached time: the
+ * handshake's timer is reused and only re-armed when it fires.
+ */
 struct net_conn_config {
-	uint32_t handshake_timeout_ms; /* dial or accept to OPEN; 0: 10 s */
+	uint32_t handshake_timeout_ms; /* dial or accept to OPEN; 0: 10 s; <= _MAX */
+	uint32_t idle_timeout_ms;      /* OPEN without a block received; 0: 10 min; <= _MAX */
 	size_t max_write_queue_bytes;  /* encrypted bytes queued per connection; 0: 1 MiB */
 	uint32_t max_connections;      /* server only: open at once; 0: NET_CONNECTIONS_DEFAULT */
 	struct net_session_config session; /* rekey interval, version range */

@@ -866,6 +866,245 @@ static void conn__busy__max_connections_then_server_close(void **state)
 	assert_int_equal(count_reason(w.cli_reasons, 3, SOTTO_ERR_CLOSED), 3);
 }
 
+/* ---- idle timeout ---- */
+
+enum {
+	IDLE_MS = 500,        /* the server's idle timeout in these tests */
+	IDLE_TICK_MS = 50,    /* the busy client sends a block this often: a tenth of IDLE_MS */
+	IDLE_TICKS_MIN = 40,  /* ticks the busy client lives through: four idle timeouts */
+	IDLE_CLIENT_MS = 300, /* the client's own idle timeout in the client-side test */
+};
+
+struct idle {
+	struct world *w;
+	struct net_conn_callbacks cli_cb;
+	uv_timer_t tick;
+	bool is_ticking;
+	struct net_conn *silent, *busy; /* client side */
+	struct net_conn *srv_silent;    /* server side of the silent one, until it closes */
+	bool is_silent_closed;          /* on the client side */
+	unsigned n_ticks, n_pushed, n_silent_rx, n_sent, n_echoed;
+	sotto_err silent_srv, busy_srv, silent_cli, busy_cli; /* close reasons */
+	unsigned n_closed;                                    /* of the four ends */
+};
+
+static void idle_closed(struct idle *id)
+{
+	if (++id->n_closed < 4)
+		return;
+	if (id->is_ticking)
+		uv_close((uv_handle_t *)&id->tick, NULL);
+	world_finish(id->w);
+}
+
+/* The server pushes one block to the silent client: blocks sent must not keep it alive. */
+static void idle_push(struct idle *id)
+{
+	uint8_t b = (uint8_t)id->n_pushed;
+
+	if (id->srv_silent == NULL || !net_conn_is_open(id->srv_silent))
+		return;
+	EXPECT(id->w, net_conn_send(id->srv_silent, &b, 1) == SOTTO_OK);
+	id->n_pushed++;
+}
+
+/*
+ * Every tick the server pushes to the silent client and the busy client
+ * sends a block (echoed back). Once the silent one is gone and the busy one
+ * has lived through several idle timeouts, the busy one closes itself as
+ * soon as every echo is back.
+ */
+static void idle_on_tick(uv_timer_t *t)
+{
+	struct idle *id = t->data;
+	uint8_t b = (uint8_t)id->n_ticks;
+
+	id->n_ticks++;
+	idle_push(id);
+	if (id->is_silent_closed && id->n_ticks >= IDLE_TICKS_MIN) {
+		if (id->n_echoed == id->n_sent) {
+			(void)uv_timer_stop(t);
+			net_conn_close(id->busy);
+		}
+		return;
+	}
+	EXPECT(id->w, net_conn_send(id->busy, &b, 1) == SOTTO_OK);
+	id->n_sent++;
+}
+
+static void idle_srv_on_open(void *user, struct net_conn *c, const uint8_t *sid, uint16_t v)
+{
+	struct world *w = user;
+	struct idle *id = w->scenario;
+
+	srv_on_open(user, c, sid, v);
+	if (w->srv_open == 1) { /* the silent client dials first, alone */
+		id->srv_silent = c;
+		idle_push(id);
+	}
+}
+
+static void idle_srv_on_close(void *user, struct net_conn *c, sotto_err reason)
+{
+	struct world *w = user;
+	struct idle *id = w->scenario;
+
+	if (c == id->srv_silent) {
+		id->srv_silent = NULL;
+		id->silent_srv = reason;
+	} else {
+		id->busy_srv = reason;
+	}
+	idle_closed(id);
+}
+
+/* The silent client, once open, brings in the busy one; the busy one starts the ticks. */
+static void idle_cli_on_open(void *user, struct net_conn *c, const uint8_t *sid, uint16_t v)
+{
+	struct world *w = user;
+	struct idle *id = w->scenario;
+	(void)sid;
+	(void)v;
+
+	w->cli_open++;
+	if (c == id->silent) {
+		EXPECT(w, net_conn_dial(w->ctx, &w->loop, &w->addr, NULL, &id->cli_cb, &id->busy) ==
+		                  SOTTO_OK);
+		return;
+	}
+	EXPECT(w, uv_timer_start(&id->tick, idle_on_tick, IDLE_TICK_MS, IDLE_TICK_MS) == 0);
+}
+
+static void idle_cli_on_block(void *user, struct net_conn *c, const uint8_t *content, size_t len)
+{
+	struct world *w = user;
+	struct idle *id = w->scenario;
+	(void)content;
+
+	EXPECT(w, len == 1);
+	if (c == id->busy)
+		id->n_echoed++;
+	else
+		id->n_silent_rx++;
+}
+
+static void idle_cli_on_close(void *user, struct net_conn *c, sotto_err reason)
+{
+	struct world *w = user;
+	struct idle *id = w->scenario;
+
+	if (c == id->silent) {
+		id->is_silent_closed = true;
+		id->silent_cli = reason;
+	} else {
+		id->busy_cli = reason;
+	}
+	idle_closed(id);
+}
+
+static void conn__idle_timeout__silent_peer_closed_sending_peer_kept(void **state)
+{
+	struct world w;
+	struct idle id = {0};
+	struct net_conn_config srv_cfg = {.idle_timeout_ms = IDLE_MS};
+	struct net_conn_callbacks srv = {.on_open = idle_srv_on_open,
+	                                 .on_block = srv_on_block,
+	                                 .on_close = idle_srv_on_close,
+	                                 .user = &w};
+	(void)state;
+
+	world_init(&w);
+	w.scenario = &id;
+	id.w = &w;
+	id.cli_cb = (struct net_conn_callbacks){.on_open = idle_cli_on_open,
+	                                        .on_block = idle_cli_on_block,
+	                                        .on_close = idle_cli_on_close,
+	                                        .user = &w};
+	assert_int_equal(uv_timer_init(&w.loop, &id.tick), 0);
+	id.tick.data = &id;
+	id.is_ticking = true;
+	world_listen(&w, &srv_cfg, &srv);
+	assert_int_equal(net_conn_dial(w.ctx, &w.loop, &w.addr, NULL, &id.cli_cb, &id.silent),
+	                 SOTTO_OK);
+	world_run_and_free(&w);
+
+	/* The silent client was closed by the server's idle timeout... */
+	assert_int_equal(id.silent_srv, SOTTO_ERR_TIMEOUT);
+	assert_int_equal(id.silent_cli, SOTTO_ERR_CLOSED);
+	/* ...although the server kept sending to it, and it received those blocks. */
+	assert_true(id.n_pushed >= 1);
+	assert_int_equal(id.n_silent_rx, id.n_pushed);
+	/* The busy one outlived several idle timeouts and ended by its own close. */
+	assert_int_equal(id.busy_srv, SOTTO_ERR_CLOSED);
+	assert_int_equal(id.busy_cli, SOTTO_ERR_CANCELLED);
+	assert_true(id.n_ticks >= IDLE_TICKS_MIN);
+	assert_true(id.n_sent >= IDLE_TICKS_MIN - 1);
+	assert_int_equal(id.n_echoed, id.n_sent);
+	assert_int_equal(w.srv_open, 2);
+	assert_int_equal(w.cli_open, 2);
+}
+
+/* The client's own idle timeout: a server that answers nothing is given up on. */
+static void idle_client_open(void *user, struct net_conn *c, const uint8_t *sid, uint16_t v)
+{
+	struct world *w = user;
+	(void)sid;
+	(void)v;
+	w->cli_open++;
+	EXPECT(w, net_conn_send(c, (const uint8_t *)"x", 1) == SOTTO_OK);
+}
+
+static void idle_client_close(void *user, struct net_conn *c, sotto_err reason)
+{
+	struct world *w = user;
+	(void)c;
+	record_reason(w, w->cli_reasons, &w->cli_close, reason);
+	if (w->cli_close == 1 && w->srv_close == 1)
+		world_finish(w);
+}
+
+static void idle_client_srv_block(void *user, struct net_conn *c, const uint8_t *content,
+                                  size_t len)
+{
+	struct world *w = user;
+	(void)c;
+	(void)content;
+	(void)len;
+	w->srv_blocks++; /* and no answer */
+}
+
+static void idle_client_srv_close(void *user, struct net_conn *c, sotto_err reason)
+{
+	struct world *w = user;
+	(void)c;
+	record_reason(w, w->srv_reasons, &w->srv_close, reason);
+	if (w->cli_close == 1 && w->srv_close == 1)
+		world_finish(w);
+}
+
+static void conn__idle_timeout__client_gives_up_on_a_server_that_sends_nothing(void **state)
+{
+	struct world w;
+	struct net_conn_config cli_cfg = {.idle_timeout_ms = IDLE_CLIENT_MS};
+	struct net_conn_callbacks srv = {.on_open = srv_on_open,
+	                                 .on_block = idle_client_srv_block,
+	                                 .on_close = idle_client_srv_close,
+	                                 .user = &w};
+	struct net_conn_callbacks cli = {
+	        .on_open = idle_client_open, .on_close = idle_client_close, .user = &w};
+	struct net_conn *c = NULL;
+	(void)state;
+
+	world_init(&w);
+	world_listen(&w, NULL, &srv); /* the server's own idle timeout: the default 10 min */
+	assert_int_equal(net_conn_dial(w.ctx, &w.loop, &w.addr, &cli_cfg, &cli, &c), SOTTO_OK);
+	world_run_and_free(&w);
+	assert_int_equal(w.cli_open, 1);
+	assert_int_equal(w.srv_blocks, 1);
+	assert_int_equal(w.cli_reasons[0], SOTTO_ERR_TIMEOUT);
+	assert_int_equal(w.srv_reasons[0], SOTTO_ERR_CLOSED);
+}
+
 /* ---- resolve failure, bad arguments ---- */
 
 static void simple_cli_on_close(void *user, struct net_conn *c, sotto_err reason)
@@ -900,6 +1139,7 @@ static void conn__listen__invalid_and_taken(void **state)
 	struct net_conn_callbacks cb = {.user = &w};
 	struct net_server *other = (struct net_server *)&w; /* must be cleared */
 	struct net_conn_config bad = {.max_write_queue_bytes = 100};
+	struct net_conn_config bad_idle = {.idle_timeout_ms = NET_IDLE_TIMEOUT_MS_MAX + 1u};
 	struct net_conn *c = (struct net_conn *)&w;
 	(void)state;
 
@@ -911,12 +1151,19 @@ static void conn__listen__invalid_and_taken(void **state)
 	assert_int_equal(
 	        net_server_listen(w.ctx, &w.loop, "127.0.0.1", 0, &w.relay_kp, &bad, &cb, &other),
 	        SOTTO_ERR_INVALID);
+	assert_int_equal(net_server_listen(w.ctx, &w.loop, "127.0.0.1", 0, &w.relay_kp, &bad_idle,
+	                                   &cb, &other),
+	                 SOTTO_ERR_INVALID);
+	assert_null(other);
 	world_listen(&w, NULL, &cb);
 	assert_int_equal(net_server_listen(w.ctx, &w.loop, "127.0.0.1", w.addr.port, &w.relay_kp,
 	                                   NULL, &cb, &other),
 	                 SOTTO_ERR_IO);
 	assert_null(other);
 	assert_int_equal(net_conn_dial(w.ctx, &w.loop, &w.addr, &bad, &cb, &c), SOTTO_ERR_INVALID);
+	assert_null(c);
+	assert_int_equal(net_conn_dial(w.ctx, &w.loop, &w.addr, &bad_idle, &cb, &c),
+	                 SOTTO_ERR_INVALID);
 	assert_null(c);
 	/* An IPv6 listener works too, where the host has IPv6. */
 	if (net_server_listen(w.ctx, &w.loop, "::1", 0, &w.relay_kp, NULL, &cb, &other) ==
@@ -935,6 +1182,9 @@ int main(void)
 	        cmocka_unit_test(conn__hostile__each_ends_only_its_own_connection),
 	        cmocka_unit_test(conn__busy__write_queue_full_then_drain),
 	        cmocka_unit_test(conn__busy__max_connections_then_server_close),
+	        cmocka_unit_test(conn__idle_timeout__silent_peer_closed_sending_peer_kept),
+	        cmocka_unit_test(
+	                conn__idle_timeout__client_gives_up_on_a_server_that_sends_nothing),
 	        cmocka_unit_test(conn__resolve__unknown_host),
 	        cmocka_unit_test(conn__listen__invalid_and_taken),
 	};

@@ -39,6 +39,14 @@ enum {
 	NET_HANDSHAKE_TIMEOUT_MS_DEFAULT = 10000,
 	NET_HANDSHAKE_TIMEOUT_MS_MAX = 600000,
 
+	/*
+	 * Time an open connection may go without receiving a complete frame
+	 * before it is closed (SOTTO_ERR_TIMEOUT). A client keeps an idle
+	 * connection alive by sending a block (the relay's PING) well inside it.
+	 */
+	NET_IDLE_TIMEOUT_MS_DEFAULT = 600000,
+	NET_IDLE_TIMEOUT_MS_MAX = 86400000,
+
 	/* Encrypted bytes a connection may have queued for writing. */
 	NET_WRITE_QUEUE_DEFAULT = 1 << 20,
 	NET_WRITE_QUEUE_MAX = 1 << 28,

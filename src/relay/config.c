@@ -55,6 +55,9 @@ static const struct config_key CONFIG_KEYS[] = {
          "connections open at once"},
         {"handshake_timeout_s", KIND_U32, FIELD(handshake_timeout_s), 1,
          RELAY_CONFIG_HANDSHAKE_S_MAX, "seconds from connect to a finished handshake"},
+        {"idle_timeout_s", KIND_U32, FIELD(idle_timeout_s), 1, RELAY_CONFIG_IDLE_S_MAX,
+         "seconds an open connection may send nothing before it is closed (clients PING "
+         "well inside it)"},
         {"write_queue_bytes", KIND_U32, FIELD(write_queue_bytes), NET_TRANSPORT_FRAME_LEN,
          NET_WRITE_QUEUE_MAX, "output bytes queued per connection before it is dropped"},
         {"queues_per_minute", KIND_U32, FIELD(queues_per_minute), 1, RELAY_NEW_PER_MINUTE_MAX,
@@ -63,9 +66,22 @@ static const struct config_key CONFIG_KEYS[] = {
          "user to switch to when started as root; empty: none"},
         {"stats_interval_s", KIND_U32, FIELD(stats_interval_s), 1, RELAY_CONFIG_STATS_S_MAX,
          "seconds between writes of the stats file"},
+        {"expire_interval_s", KIND_U32, FIELD(expire_interval_s), 1, RELAY_CONFIG_EXPIRE_S_MAX,
+         "seconds between sweeps that delete expired messages"},
+        {"ttl_s", KIND_U32, FIELD(ttl_s), 0, RELAY_CONFIG_TTL_S_MAX,
+         "message lifetime in seconds, overriding ttl_days when not 0"},
 };
 
 #undef FIELD
+
+/* The file's units are seconds; the layers below count milliseconds. */
+_Static_assert(RELAY_CONFIG_IDLE_S_DEFAULT * 1000 == NET_IDLE_TIMEOUT_MS_DEFAULT &&
+                       RELAY_CONFIG_IDLE_S_MAX * 1000 == NET_IDLE_TIMEOUT_MS_MAX,
+               "idle timeout: seconds here, milliseconds in net/limits.h");
+_Static_assert(RELAY_CONFIG_EXPIRE_S_DEFAULT * 1000 == RELAY_EXPIRE_INTERVAL_MS_DEFAULT &&
+                       RELAY_CONFIG_EXPIRE_S_MAX * 1000 == RELAY_EXPIRE_INTERVAL_MS_MAX,
+               "expiry interval: seconds here, milliseconds in relay/limits.h");
+_Static_assert((long)RELAY_CONFIG_TTL_S_MAX <= (long)RELAY_TTL_S_MAX, "TTL within the core's");
 
 enum {
 	CONFIG_N_KEYS = SOTTO_ARRAY_LEN(CONFIG_KEYS),
@@ -81,9 +97,11 @@ void relay_config_defaults(struct relay_config *out)
 	out->ttl_days = RELAY_CONFIG_TTL_DAYS_DEFAULT;
 	out->max_connections = NET_CONNECTIONS_DEFAULT;
 	out->handshake_timeout_s = RELAY_CONFIG_HANDSHAKE_S_DEFAULT;
+	out->idle_timeout_s = RELAY_CONFIG_IDLE_S_DEFAULT;
 	out->write_queue_bytes = NET_WRITE_QUEUE_DEFAULT;
 	out->queues_per_minute = RELAY_NEW_PER_MINUTE_DEFAULT;
 	out->stats_interval_s = RELAY_CONFIG_STATS_S_DEFAULT;
+	out->expire_interval_s = RELAY_CONFIG_EXPIRE_S_DEFAULT;
 }
 
 const char *relay_config_address_host(const struct relay_config *cfg)
@@ -533,10 +551,12 @@ bool relay_config_equal(const struct relay_config *a, const struct relay_config 
 	       a->port == b->port && a->quota == b->quota && a->ttl_days == b->ttl_days &&
 	       a->max_connections == b->max_connections &&
 	       a->handshake_timeout_s == b->handshake_timeout_s &&
+	       a->idle_timeout_s == b->idle_timeout_s &&
 	       a->write_queue_bytes == b->write_queue_bytes &&
 	       a->queues_per_minute == b->queues_per_minute &&
 	       strncmp(a->user, b->user, sizeof(a->user)) == 0 &&
-	       a->stats_interval_s == b->stats_interval_s;
+	       a->stats_interval_s == b->stats_interval_s &&
+	       a->expire_interval_s == b->expire_interval_s && a->ttl_s == b->ttl_s;
 }
 
 sotto_err relay_config_format(const struct relay_config *cfg, char *out, size_t cap,

@@ -27,10 +27,17 @@
  *   ttl_days              message lifetime in days, 1..3650         21
  *   max_connections       open connections, 1..NET_CONNECTIONS_MAX  4096
  *   handshake_timeout_s   connect to finished handshake, 1..600     10
+ *   idle_timeout_s        open connection without a block from the  600
+ *                         client, 1..86400 (clients PING inside it)
  *   write_queue_bytes     queued output per connection              1048576
  *   queues_per_minute     NEW per connection per minute             100
  *   user                  user to switch to when started as root    (none)
  *   stats_interval_s      seconds between writes of the stats file  10
+ *   expire_interval_s     seconds between sweeps that delete        60
+ *                         expired messages, 1..86400
+ *   ttl_s                 message lifetime in seconds, 0..86400,     0
+ *                         overriding ttl_days when not 0 (finer
+ *                         grained, e.g. minutes for a test relay)
  *
  * The same code parses the daemon's stats file (daemon.h), through
  * relay_kv_parse() and relay_kv_u64(). Nothing here does I/O or allocates.
@@ -57,10 +64,15 @@ enum {
 	RELAY_CONFIG_TTL_DAYS_MAX = 3650,
 	RELAY_CONFIG_HANDSHAKE_S_DEFAULT = 10,
 	RELAY_CONFIG_HANDSHAKE_S_MAX = 600,
+	RELAY_CONFIG_IDLE_S_DEFAULT = 600,  /* NET_IDLE_TIMEOUT_MS_DEFAULT in seconds */
+	RELAY_CONFIG_IDLE_S_MAX = 86400,    /* NET_IDLE_TIMEOUT_MS_MAX in seconds */
+	RELAY_CONFIG_EXPIRE_S_DEFAULT = 60, /* RELAY_EXPIRE_INTERVAL_MS_DEFAULT in seconds */
+	RELAY_CONFIG_EXPIRE_S_MAX = 86400,  /* RELAY_EXPIRE_INTERVAL_MS_MAX in seconds */
+	RELAY_CONFIG_TTL_S_MAX = 86400,
 	RELAY_CONFIG_STATS_S_DEFAULT = 10,
 	RELAY_CONFIG_STATS_S_MAX = 3600,
 	/* Text relay_config_format() writes, at most (a generous bound, checked by tests). */
-	RELAY_CONFIG_TEXT_MAX = 2048,
+	RELAY_CONFIG_TEXT_MAX = 4096,
 };
 
 struct relay_config {
@@ -71,10 +83,13 @@ struct relay_config {
 	uint32_t ttl_days;
 	uint32_t max_connections;
 	uint32_t handshake_timeout_s;
+	uint32_t idle_timeout_s;
 	uint32_t write_queue_bytes;
 	uint32_t queues_per_minute;
 	char user[RELAY_CONFIG_USER_MAX + 1]; /* "" means: no user to switch to */
 	uint32_t stats_interval_s;
+	uint32_t expire_interval_s;
+	uint32_t ttl_s; /* 0: ttl_days applies */
 };
 
 /*

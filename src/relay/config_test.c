@@ -45,6 +45,10 @@ static void config_parse__defaults__empty_file(void **state)
 	assert_string_equal(cfg.user, "");
 	assert_string_equal(cfg.public_host, "");
 	assert_int_equal(cfg.stats_interval_s, 10);
+	assert_int_equal(cfg.idle_timeout_s, 600);
+	assert_int_equal(cfg.idle_timeout_s * 1000u, NET_IDLE_TIMEOUT_MS_DEFAULT);
+	assert_int_equal(cfg.expire_interval_s, 60);
+	assert_int_equal(cfg.ttl_s, 0);
 	assert_int_equal(err.line, 0);
 	assert_null(err.reason);
 }
@@ -60,7 +64,10 @@ static const char ALL_KEYS[] = "# every key\n"
                                "write_queue_bytes = 65536\n"
                                "queues_per_minute = 10\n"
                                "user = sotto-relay\n"
-                               "stats_interval_s = 60\n";
+                               "stats_interval_s = 60\n"
+                               "idle_timeout_s = 90\n"
+                               "expire_interval_s = 5\n"
+                               "ttl_s = 2\n";
 
 static void config_parse__sets_every_key__all_keys_given(void **state)
 {
@@ -79,6 +86,9 @@ static void config_parse__sets_every_key__all_keys_given(void **state)
 	assert_int_equal(cfg.queues_per_minute, 10);
 	assert_string_equal(cfg.user, "sotto-relay");
 	assert_int_equal(cfg.stats_interval_s, 60);
+	assert_int_equal(cfg.idle_timeout_s, 90);
+	assert_int_equal(cfg.expire_interval_s, 5);
+	assert_int_equal(cfg.ttl_s, 2);
 	assert_string_equal(relay_config_address_host(&cfg), "relay.example.org");
 }
 
@@ -110,17 +120,26 @@ static void config_parse__accepts__range_limits(void **state)
 	assert_int_equal(parse_text("port = 0\nquota = 65536\nttl_days = 3650\n"
 	                            "max_connections = 1048576\nhandshake_timeout_s = 600\n"
 	                            "write_queue_bytes = 16402\n"
-	                            "queues_per_minute = 1000000\nstats_interval_s = 3600\n",
+	                            "queues_per_minute = 1000000\nstats_interval_s = 3600\n"
+	                            "idle_timeout_s = 86400\nexpire_interval_s = 86400\n"
+	                            "ttl_s = 86400\n",
 	                            &cfg, NULL),
 	                 SOTTO_OK);
+	assert_int_equal(cfg.idle_timeout_s * 1000u, NET_IDLE_TIMEOUT_MS_MAX);
+	assert_int_equal(cfg.expire_interval_s * 1000u, RELAY_EXPIRE_INTERVAL_MS_MAX);
+	assert_int_equal(cfg.ttl_s, RELAY_CONFIG_TTL_S_MAX);
 	assert_int_equal(cfg.port, 0);
 	assert_int_equal(cfg.quota, RELAY_QUOTA_MAX);
 	assert_int_equal(cfg.max_connections, NET_CONNECTIONS_MAX);
 	assert_int_equal(cfg.write_queue_bytes, NET_TRANSPORT_FRAME_LEN);
 	assert_int_equal(parse_text("port = 65535\n"
-	                            "write_queue_bytes = 268435456\nuser = _x.Y-9\n",
+	                            "write_queue_bytes = 268435456\nuser = _x.Y-9\n"
+	                            "idle_timeout_s = 1\nexpire_interval_s = 1\nttl_s = 0\n",
 	                            &cfg, NULL),
 	                 SOTTO_OK);
+	assert_int_equal(cfg.idle_timeout_s, 1);
+	assert_int_equal(cfg.expire_interval_s, 1);
+	assert_int_equal(cfg.ttl_s, 0);
 	assert_int_equal(cfg.port, 65535);
 	assert_int_equal(cfg.write_queue_bytes, NET_WRITE_QUEUE_MAX);
 	assert_string_equal(cfg.user, "_x.Y-9");
@@ -170,6 +189,14 @@ static const struct bad_case BAD[] = {
          3600},
         {"stats_interval_s = 3601\n", SOTTO_ERR_INVALID, 1, "out of range", "stats_interval_s", 1,
          3600},
+        {"idle_timeout_s = 0\n", SOTTO_ERR_INVALID, 1, "out of range", "idle_timeout_s", 1, 86400},
+        {"idle_timeout_s = 86401\n", SOTTO_ERR_INVALID, 1, "out of range", "idle_timeout_s", 1,
+         86400},
+        {"expire_interval_s = 0\n", SOTTO_ERR_INVALID, 1, "out of range", "expire_interval_s", 1,
+         86400},
+        {"expire_interval_s = 86401\n", SOTTO_ERR_INVALID, 1, "out of range", "expire_interval_s",
+         1, 86400},
+        {"ttl_s = 86401\n", SOTTO_ERR_INVALID, 1, "out of range", "ttl_s", 0, 86400},
         {"listen = localhost\n", SOTTO_ERR_INVALID, 1, "numeric", "listen", 0, 0},
         {"listen = 256.0.0.1\n", SOTTO_ERR_INVALID, 1, "numeric", "listen", 0, 0},
         {"listen = 1.2.3\n", SOTTO_ERR_INVALID, 1, "numeric", "listen", 0, 0},
@@ -291,6 +318,8 @@ static void config_set__overrides__valid_values(void **state)
 	assert_int_equal(relay_config_set(&cfg, "listen", "0.0.0.0", 7, &err), SOTTO_OK);
 	assert_int_equal(relay_config_set(&cfg, "user", "nobody", 6, &err), SOTTO_OK);
 	assert_int_equal(relay_config_set(&cfg, "user", "", 0, &err), SOTTO_OK);
+	assert_int_equal(relay_config_set(&cfg, "idle_timeout_s", "2", 1, &err), SOTTO_OK);
+	assert_int_equal(cfg.idle_timeout_s, 2);
 	assert_int_equal(cfg.port, 8080);
 	assert_string_equal(cfg.listen, "0.0.0.0");
 	assert_string_equal(cfg.user, "");
@@ -309,7 +338,10 @@ static void config_has_key__knows__every_key_and_no_other(void **state)
 	                                   "write_queue_bytes",
 	                                   "queues_per_minute",
 	                                   "user",
-	                                   "stats_interval_s"};
+	                                   "stats_interval_s",
+	                                   "idle_timeout_s",
+	                                   "expire_interval_s",
+	                                   "ttl_s"};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -317,7 +349,8 @@ static void config_has_key__knows__every_key_and_no_other(void **state)
 	assert_false(relay_config_has_key(""));
 	assert_false(relay_config_has_key("Port"));
 	assert_false(relay_config_has_key("port "));
-	assert_false(relay_config_has_key("idle_timeout_s"));
+	assert_false(relay_config_has_key("idle_timeout"));
+	assert_false(relay_config_has_key("ttl"));
 }
 
 static void config_set__leaves_config_unchanged__bad_values(void **state)

@@ -29,6 +29,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -39,6 +40,7 @@
 #include "core/compat.h"
 #include "core/ctx.h"
 #include "core/err.h"
+#include "net/limits.h"
 #include "relay/daemon.h"
 #include "relay/store.h"
 
@@ -480,15 +482,58 @@ sotto_err relay_daemon_address(const struct relay_config *cfg,
 	return net_addr_format(&a, out, cap);
 }
 
+sotto_err relay_daemon_fd_limit(uint64_t *limit, uint64_t *capacity)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	*limit = 0;
+	*capacity = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return SOTTO_RAISE(SOTTO_ERR_IO);
+	/* Linux refuses an unlimited RLIMIT_NOFILE: ask for what the relay can use. */
+	want = rl.rlim_max != RLIM_INFINITY
+	               ? rl.rlim_max
+	               : (rlim_t)NET_CONNECTIONS_MAX + (rlim_t)RELAY_DAEMON_FDS_RESERVED;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		struct rlimit raised = {.rlim_cur = want, .rlim_max = rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl.rlim_cur = want;
+	}
+	*limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+	*capacity = *limit > RELAY_DAEMON_FDS_RESERVED ? *limit - RELAY_DAEMON_FDS_RESERVED : 0;
+	return SOTTO_OK;
+}
+
+/* Raises the descriptor limit; says so once when it caps the connections below the configured. */
+static void daemon_fd_limit(struct sotto_ctx *ctx, uint32_t max_connections)
+{
+	uint64_t limit = 0, capacity = 0;
+
+	if (relay_daemon_fd_limit(&limit, &capacity) != SOTTO_OK) {
+		ctx_log(ctx, SOTTO_LOG_WARN, "relay: cannot read the descriptor limit");
+		return;
+	}
+	if (capacity < max_connections)
+		ctx_log(ctx, SOTTO_LOG_WARN,
+		        "relay: the descriptor limit (%llu) leaves room for %llu connections, "
+		        "fewer than max_connections (%u); excess connections will be refused",
+		        (unsigned long long)limit, (unsigned long long)capacity,
+		        (unsigned)max_connections);
+}
+
 void relay_daemon_server_config(const struct relay_config *cfg, struct relay_server_config *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->core.quota = cfg->quota;
-	out->core.ttl_s = cfg->ttl_days * (uint32_t)DAEMON_SECONDS_PER_DAY;
+	out->core.ttl_s = cfg->ttl_s != 0 ? cfg->ttl_s
+	                                       : cfg->ttl_days * (uint32_t)DAEMON_SECONDS_PER_DAY;
 	out->core.new_per_minute = cfg->queues_per_minute;
 	out->conn.handshake_timeout_ms = cfg->handshake_timeout_s * 1000u;
+	out->conn.idle_timeout_ms = cfg->idle_timeout_s * 1000u;
 	out->conn.max_write_queue_bytes = cfg->write_queue_bytes;
 	out->conn.max_connections = cfg->max_connections;
+	out->expire_interval_ms = cfg->expire_interval_s * 1000u;
 }
 
 /* ---- The stats file ---- */
@@ -864,6 +909,7 @@ static sotto_err daemon_start(struct relay_daemon *d, const struct relay_daemon_
 	x25519_keypair_clear(&key);
 	if ((rc = daemon_open(d, o, user, do_switch, &key, what)) != SOTTO_OK)
 		goto out;
+	daemon_fd_limit(d->ctx, o->cfg->max_connections);
 	*what = "listening";
 	relay_daemon_server_config(o->cfg, &scfg);
 	if ((rc = relay_server_new(d->ctx, &d->loop, o->cfg->listen, o->cfg->port, &key, d->store,

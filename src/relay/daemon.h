@@ -30,7 +30,8 @@
  *
  * Process-wide effects, which is why only the daemon calls these:
  * relay_daemon_run ignores SIGPIPE, handles SIGTERM and SIGINT while it
- * runs, and may change the process's user and groups.
+ * runs, raises its soft descriptor limit (relay_daemon_fd_limit) and may
+ * change the process's user and groups.
  *
  * Logs carry counters and fixed phrases only: never an address, key, queue
  * ID or user name.
@@ -53,6 +54,8 @@ enum {
 	RELAY_DAEMON_PATH_MAX = 4096, /* bytes in a path we build, with its NUL */
 	RELAY_DAEMON_KEY_FILE_LEN = 32,
 	RELAY_DAEMON_STATS_TEXT_MAX = 1024, /* relay_daemon_stats_format output, at most */
+	/* Descriptors kept for everything but clients: listener, loop, signals, store, logs. */
+	RELAY_DAEMON_FDS_RESERVED = 32,
 };
 
 /* File names inside the data directory. */
@@ -172,6 +175,18 @@ SOTTO_NODISCARD sotto_err relay_daemon_address(const struct relay_config *cfg,
                                                const uint8_t pub[static X25519_KEY_LEN], char *out,
                                                size_t cap);
 
+/*
+ * Raises the process's soft RLIMIT_NOFILE to its hard limit (to
+ * NET_CONNECTIONS_MAX + RELAY_DAEMON_FDS_RESERVED when the hard limit is
+ * unlimited), so that the relay can hold as many connections as the system
+ * lets it. Process-wide. *limit gets the soft limit in force afterwards and
+ * *capacity the client connections it leaves room for (the limit less
+ * RELAY_DAEMON_FDS_RESERVED; both 0 first). A raise the system refuses is
+ * not an error: the limits then describe the limit kept.
+ * Errors: SOTTO_ERR_IO (the limit cannot be read).
+ */
+SOTTO_NODISCARD sotto_err relay_daemon_fd_limit(uint64_t *limit, uint64_t *capacity);
+
 /* The server settings cfg asks for (config.h's units turned into the server's). */
 void relay_daemon_server_config(const struct relay_config *cfg, struct relay_server_config *out);
 
@@ -252,8 +267,9 @@ struct relay_daemon_options {
  * and returns SOTTO_OK. In order: checks privileges (as root: cfg->user must
  * name a non-root user who owns dir, or allow_root must be set), loads the
  * key and opens the store (under the user's effective ids when switching),
- * binds, switches user, writes the stats file, calls on_ready, runs the
- * loop; on a signal, stops accepting, answers and flushes
+ * raises the descriptor limit (logging the connections it allows when
+ * fewer than cfg->max_connections), binds, switches user, writes the stats
+ * file, calls on_ready, runs the loop; on a signal, stops accepting, answers and flushes
  * what is held, closes, writes the stats file with is_running false, and
  * closes the store. *what (may be NULL) is set to a static phrase naming the
  * step that failed (NULL on success). Errors: SOTTO_ERR_STATE (as root

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -27,7 +28,9 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "net/limits.h"
 #include "relay/daemon.h"
+#include "relay/limits.h"
 #include "test_util.h"
 
 struct fixture {
@@ -350,6 +353,8 @@ static void daemon_server_config__converts_units__every_field(void **state)
 	cfg.handshake_timeout_s = 600;
 	cfg.write_queue_bytes = 20000;
 	cfg.max_connections = 11;
+	cfg.idle_timeout_s = 86400;
+	cfg.expire_interval_s = 86400;
 	relay_daemon_server_config(&cfg, &sc);
 	assert_int_equal(sc.core.quota, 7);
 	assert_int_equal(sc.core.ttl_s, RELAY_TTL_S_MAX);
@@ -357,7 +362,47 @@ static void daemon_server_config__converts_units__every_field(void **state)
 	assert_int_equal(sc.conn.handshake_timeout_ms, NET_HANDSHAKE_TIMEOUT_MS_MAX);
 	assert_int_equal(sc.conn.max_write_queue_bytes, 20000);
 	assert_int_equal(sc.conn.max_connections, 11);
+	assert_int_equal(sc.conn.idle_timeout_ms, NET_IDLE_TIMEOUT_MS_MAX);
+	assert_int_equal(sc.expire_interval_ms, RELAY_EXPIRE_INTERVAL_MS_MAX);
 	assert_null(sc.core.wall_clock);
+
+	/* The defaults are the layers' own defaults. */
+	relay_config_defaults(&cfg);
+	relay_daemon_server_config(&cfg, &sc);
+	assert_int_equal(sc.core.ttl_s, RELAY_TTL_S_DEFAULT);
+	assert_int_equal(sc.conn.handshake_timeout_ms, NET_HANDSHAKE_TIMEOUT_MS_DEFAULT);
+	assert_int_equal(sc.conn.idle_timeout_ms, NET_IDLE_TIMEOUT_MS_DEFAULT);
+	assert_int_equal(sc.expire_interval_ms, RELAY_EXPIRE_INTERVAL_MS_DEFAULT);
+
+	/* A test TTL in seconds replaces ttl_days. */
+	cfg.ttl_s = 2;
+	relay_daemon_server_config(&cfg, &sc);
+	assert_int_equal(sc.core.ttl_s, 2);
+}
+
+static void daemon_fd_limit__raises_soft_to_hard__lowered_soft_limit(void **state)
+{
+	struct rlimit saved, rl;
+	uint64_t limit = 7, capacity = 7;
+	(void)state;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	rl = saved;
+	rl.rlim_cur = saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 64 ? saved.rlim_max : 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(relay_daemon_fd_limit(&limit, &capacity), SOTTO_OK);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(limit, (uint64_t)rl.rlim_cur);
+	if (saved.rlim_max != RLIM_INFINITY)
+		assert_int_equal(rl.rlim_cur, saved.rlim_max);
+	else
+		assert_true(rl.rlim_cur >= 64);
+	assert_int_equal(capacity,
+	                 limit > RELAY_DAEMON_FDS_RESERVED ? limit - RELAY_DAEMON_FDS_RESERVED : 0);
+	/* Already at the hard limit: nothing changes. */
+	assert_int_equal(relay_daemon_fd_limit(&limit, &capacity), SOTTO_OK);
+	assert_int_equal(limit, (uint64_t)rl.rlim_cur);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 /* ---- stats ---- */
@@ -766,6 +811,7 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test(daemon_address__formats__listen_public_and_ipv6),
 	        cmocka_unit_test(daemon_server_config__converts_units__every_field),
+	        cmocka_unit_test(daemon_fd_limit__raises_soft_to_hard__lowered_soft_limit),
 	        cmocka_unit_test(daemon_stats__round_trips__all_counters),
 	        cmocka_unit_test(daemon_stats_parse__fails_corrupt__damaged_text),
 	        cmocka_unit_test(daemon_stats_is_stale__after_three_intervals__running_only),

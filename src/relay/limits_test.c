@@ -751,6 +751,106 @@ static void limits__handshake_timeout__silent_and_half_msg1_peers_closed(void **
 	free(h);
 }
 
+/* ---- idle timeout ---- */
+
+enum {
+	IDLE_TIMEOUT_MS = 300, /* the relay's idle timeout in this test */
+	PING_EVERY_POLLS = 10, /* the pinging client's PING period, in polls: a sixth of it */
+	PONGS_AFTER = 30,      /* PONGs the pinger collects after the silent one is gone */
+	IDLE_NEW = 1,
+	IDLE_PING = 2,
+};
+
+struct quiet {
+	struct world *w;
+	struct cli silent, pinger;
+	struct keys k;
+	unsigned n_polls, n_pongs, pongs_at_close;
+	bool got_ids, ping_out, silent_seen_closed;
+};
+
+static void quiet_silent_open(struct cli *c)
+{
+	struct quiet *q = c->scenario;
+	send_new(c, &q->k, IDLE_NEW); /* one command, then silence */
+}
+
+static void quiet_silent_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx,
+                              size_t len)
+{
+	struct quiet *q = c->scenario;
+	(void)tx;
+	(void)len;
+
+	EXPECT(q->w, r->code == RELAY_RESP_IDS && r->corr == IDLE_NEW);
+	q->got_ids = true;
+}
+
+static void quiet_pinger_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx,
+                              size_t len)
+{
+	struct quiet *q = c->scenario;
+	(void)tx;
+	(void)len;
+
+	EXPECT(q->w, r->code == RELAY_RESP_PONG && r->corr == IDLE_PING);
+	q->ping_out = false;
+	q->n_pongs++;
+}
+
+/* PINGs on a period well inside the idle timeout; ends once the pinger outlived it often. */
+static void quiet_poll(struct world *w)
+{
+	struct quiet *q = w->scenario;
+	struct relay_cmd cmd;
+
+	EXPECT(w, !q->pinger.is_closed);
+	if (q->pinger.is_closed)
+		world_finish(w);
+	if (q->pinger.is_open && !q->ping_out && ++q->n_polls % PING_EVERY_POLLS == 0) {
+		relay_cmd_init(&cmd, RELAY_CMD_PING, IDLE_PING, NULL);
+		cli_send(&q->pinger, &cmd, NULL);
+		q->ping_out = true;
+	}
+	if (!q->silent_seen_closed) {
+		/* The relay's view: it dropped the silent client and kept the pinger. */
+		if (!q->silent.is_closed || world_stats(w).n_clients != 1)
+			return;
+		q->silent_seen_closed = true;
+		q->pongs_at_close = q->n_pongs;
+		return;
+	}
+	if (q->n_pongs < q->pongs_at_close + PONGS_AFTER)
+		return;
+	cli_close(&q->pinger);
+	world_finish(w);
+}
+
+static void limits__idle_timeout__silent_client_closed_pinging_client_kept(void **state)
+{
+	struct world w;
+	struct quiet q;
+	struct relay_server_config cfg = {.conn = {.idle_timeout_ms = IDLE_TIMEOUT_MS}};
+	(void)state;
+
+	memset(&q, 0, sizeof(q));
+	world_init(&w, &cfg);
+	q.w = &w;
+	w.scenario = &q;
+	w.on_poll = quiet_poll;
+	cli_dial(&w, &q.silent, &q, quiet_silent_open, quiet_silent_resp);
+	cli_dial(&w, &q.pinger, &q, NULL, quiet_pinger_resp);
+	world_run_and_free(&w);
+	assert_true(q.got_ids);
+	assert_true(q.silent_seen_closed);
+	/* The relay hung up on it: the client saw the stream end between frames. */
+	assert_int_equal(q.silent.close_reason, SOTTO_ERR_CLOSED);
+	assert_int_equal(q.pinger.close_reason, SOTTO_ERR_CANCELLED);
+	assert_true(q.n_pongs >= q.pongs_at_close + PONGS_AFTER);
+	assert_int_equal(w.final_stats.n_connections, 2);
+	assert_int_equal(w.final_stats.n_clients_dropped, 0);
+}
+
 /* ---- hostile input next to a good client ---- */
 
 enum {
@@ -1225,6 +1325,7 @@ int main(void)
 	        cmocka_unit_test(limits__rate__fourth_new_refused_other_connection_unaffected),
 	        cmocka_unit_test(limits__connections__ninth_closed_at_once_others_keep_working),
 	        cmocka_unit_test(limits__handshake_timeout__silent_and_half_msg1_peers_closed),
+	        cmocka_unit_test(limits__idle_timeout__silent_client_closed_pinging_client_kept),
 	        cmocka_unit_test(limits__hostile__answered_in_protocol_good_client_keeps_chatting),
 	        cmocka_unit_test(
 	                limits__flood__excess_connections_closed_good_client_keeps_chatting),
