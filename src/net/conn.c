@@ -63,6 +63,7 @@ struct net_conn {
 	sotto_err reason; /* first error; SOTTO_OK while healthy */
 	bool is_counted;  /* counts in server->n_active */
 	bool is_busy;     /* a send was refused with BUSY: on_drain is due */
+	size_t drain_at;  /* is_busy: on_drain once write_queued is down to this */
 	bool is_flushing; /* ending: reads stopped, closes once writes drain */
 	bool is_closing;  /* handles are being closed */
 	bool is_silent;   /* dial failed synchronously: no on_close */
@@ -226,7 +227,7 @@ static void on_written(uv_write_t *req, int status)
 		conn_end(c, err_from_uv_write(status), false);
 	} else if (c->is_flushing && c->write_queued == 0) {
 		conn_end(c, c->reason, false);
-	} else if (c->is_busy && !c->is_closing && c->write_queued <= c->write_max / 2) {
+	} else if (c->is_busy && !c->is_closing && c->write_queued <= c->drain_at) {
 		c->is_busy = false;
 		if (c->cb.on_drain != NULL)
 			c->cb.on_drain(c->cb.user,
@@ -249,7 +250,8 @@ static sotto_err write_submit(struct net_conn *c, struct conn_write *w)
 	return SOTTO_OK;
 }
 
-sotto_err net_conn_send(struct net_conn *c, const uint8_t *content, size_t len)
+/* net_conn_send with the write queue capped at limit bytes (<= write_max). */
+static sotto_err conn_send(struct net_conn *c, const uint8_t *content, size_t len, size_t limit)
 {
 	struct conn_write *w = NULL;
 	sotto_err rc;
@@ -258,7 +260,9 @@ sotto_err net_conn_send(struct net_conn *c, const uint8_t *content, size_t len)
 		return SOTTO_ERR_STATE;
 	if (len > NET_BLOCK_CONTENT_MAX)
 		return SOTTO_ERR_TOO_LARGE;
-	if (c->write_queued + NET_TRANSPORT_FRAME_LEN > c->write_max) {
+	if (c->write_queued + NET_TRANSPORT_FRAME_LEN > limit) {
+		size_t at = limit / 2;
+		c->drain_at = c->is_busy && c->drain_at < at ? c->drain_at : at;
 		c->is_busy = true;
 		return SOTTO_ERR_BUSY;
 	}
@@ -274,6 +278,16 @@ out:
 	if (rc != SOTTO_OK)
 		conn_end(c, rc, false);
 	return rc;
+}
+
+sotto_err net_conn_send(struct net_conn *c, const uint8_t *content, size_t len)
+{
+	return conn_send(c, content, len, c->write_max);
+}
+
+sotto_err net_conn_send_soft(struct net_conn *c, const uint8_t *content, size_t len)
+{
+	return conn_send(c, content, len, c->write_max / 2);
 }
 
 /* ---- reading ---- */

@@ -79,7 +79,9 @@ typedef void net_conn_block_fn(void *SOTTO_NULLABLE user, struct net_conn *conn,
                                const uint8_t *content, size_t len);
 /*
  * Called once after net_conn_send() returned SOTTO_ERR_BUSY, when the write
- * queue has drained to half of max_write_queue_bytes: sending may resume.
+ * queue has drained to half of the limit that refused (half of
+ * max_write_queue_bytes; a quarter after net_conn_send_soft): sending may
+ * resume.
  */
 typedef void net_conn_drain_fn(void *SOTTO_NULLABLE user, struct net_conn *conn);
 /* conn is freed when this returns. */
@@ -120,6 +122,15 @@ SOTTO_NODISCARD sotto_err net_conn_dial(struct sotto_ctx *ctx, uv_loop_t *loop,
  * SOTTO_ERR_NONCE_EXHAUSTED and SOTTO_ERR_IO (these two also close it).
  */
 SOTTO_NODISCARD sotto_err net_conn_send(struct net_conn *conn, const uint8_t *content, size_t len);
+
+/*
+ * Like net_conn_send, but refuses with SOTTO_ERR_BUSY (and arms on_drain)
+ * once the queue would pass half of max_write_queue_bytes: for traffic that
+ * can wait (a relay's pushes), so the other half stays free for what cannot
+ * (answers to the peer's own commands).
+ */
+SOTTO_NODISCARD sotto_err net_conn_send_soft(struct net_conn *conn, const uint8_t *content,
+                                             size_t len);
 
 /*
  * Closes conn now: blocks still queued are dropped, and on_close follows

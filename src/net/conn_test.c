@@ -795,6 +795,77 @@ static void conn__busy__write_queue_full_then_drain(void **state)
 	assert_int_equal(w.srv_reasons[0], SOTTO_ERR_CLOSED);
 }
 
+/* Soft sends stop at half the queue; hard sends may still use the rest. */
+static void soft_srv_on_block(void *user, struct net_conn *c, const uint8_t *content, size_t len)
+{
+	struct world *w = user;
+	struct busy *b = w->scenario;
+	uint8_t buf[100] = {0};
+	(void)content;
+	(void)len;
+
+	for (unsigned i = 0; i < 3; i++) {
+		sotto_err rc = net_conn_send_soft(c, buf, sizeof(buf));
+		b->srv_sent += rc == SOTTO_OK;
+		b->srv_busy += rc == SOTTO_ERR_BUSY;
+	}
+	EXPECT(w, net_conn_write_queue_bytes(c) == 2 * (size_t)NET_TRANSPORT_FRAME_LEN);
+	/* The headroom: two more frames fit when they must. */
+	EXPECT(w, net_conn_send(c, buf, sizeof(buf)) == SOTTO_OK);
+	EXPECT(w, net_conn_send(c, buf, sizeof(buf)) == SOTTO_OK);
+	EXPECT(w, net_conn_send(c, buf, sizeof(buf)) == SOTTO_ERR_BUSY);
+	b->srv_sent += 2;
+}
+
+static void soft_srv_on_drain(void *user, struct net_conn *c)
+{
+	struct world *w = user;
+	struct busy *b = w->scenario;
+	uint8_t buf[100] = {0};
+
+	b->n_drains++;
+	EXPECT(w, net_conn_write_queue_bytes(c) <= (size_t)NET_TRANSPORT_FRAME_LEN);
+	EXPECT(w, net_conn_send_soft(c, buf, sizeof(buf)) == SOTTO_OK);
+	b->srv_sent++;
+}
+
+static void soft_cli_on_block(void *user, struct net_conn *c, const uint8_t *content, size_t len)
+{
+	struct world *w = user;
+	struct busy *b = w->scenario;
+	(void)content;
+	(void)len;
+	if (++b->cli_blocks == 5)
+		net_conn_close(c);
+}
+
+static void conn__busy__soft_send_keeps_half_the_queue(void **state)
+{
+	struct world w;
+	struct busy b = {0};
+	struct net_conn_config srv_cfg = {.max_write_queue_bytes = 4 * NET_TRANSPORT_FRAME_LEN};
+	struct net_conn_callbacks srv = {.on_block = soft_srv_on_block,
+	                                 .on_drain = soft_srv_on_drain,
+	                                 .on_close = busy_srv_on_close,
+	                                 .user = &w};
+	struct net_conn_callbacks cli = {.on_open = busy_cli_on_open,
+	                                 .on_block = soft_cli_on_block,
+	                                 .on_close = many_cli_on_close,
+	                                 .user = &w};
+	struct net_conn *c = NULL;
+	(void)state;
+
+	world_init(&w);
+	w.scenario = &b;
+	world_listen(&w, &srv_cfg, &srv);
+	assert_int_equal(net_conn_dial(w.ctx, &w.loop, &w.addr, NULL, &cli, &c), SOTTO_OK);
+	world_run_and_free(&w);
+	assert_int_equal(b.srv_busy, 1);
+	assert_int_equal(b.n_drains, 1);
+	assert_int_equal(b.srv_sent, 5);
+	assert_int_equal(b.cli_blocks, 5);
+}
+
 /* ---- connection limit, server shutdown ---- */
 
 struct limit {
@@ -1181,6 +1252,7 @@ int main(void)
 	        cmocka_unit_test(conn__exchange__many_clients_concurrently),
 	        cmocka_unit_test(conn__hostile__each_ends_only_its_own_connection),
 	        cmocka_unit_test(conn__busy__write_queue_full_then_drain),
+	        cmocka_unit_test(conn__busy__soft_send_keeps_half_the_queue),
 	        cmocka_unit_test(conn__busy__max_connections_then_server_close),
 	        cmocka_unit_test(conn__idle_timeout__silent_peer_closed_sending_peer_kept),
 	        cmocka_unit_test(

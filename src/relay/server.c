@@ -100,16 +100,21 @@ static bool server_is_drained(const struct relay_server *s)
 /* ---- the core's output ---- */
 
 /*
- * Sends one block. A full write queue refusing a block of pushes only keeps
- * the connection (the core waits for on_drain); refusing answers (a reader
- * that stopped) or any other failure closes it.
+ * Sends one block. A block of pushes only may fill half the write queue;
+ * refused, it keeps the connection (the core waits for on_drain). Answers
+ * may use all of it, so a subscriber flooded with pushes can still be
+ * answered; refusing an answer (a reader that stopped) or any other failure
+ * closes the connection.
  */
 static sotto_err server_output(void *user, const uint8_t *content, size_t len)
 {
 	struct relay_conn *rc = user;
-	sotto_err err = net_conn_send(rc->conn, content, len);
+	bool is_push = relay_client_is_pushing(rc->client);
+	/* Pushes stop at half the write queue: the rest is headroom for answers. */
+	sotto_err err = is_push ? net_conn_send_soft(rc->conn, content, len)
+	                        : net_conn_send(rc->conn, content, len);
 
-	if (err == SOTTO_ERR_BUSY && relay_client_is_pushing(rc->client))
+	if (err == SOTTO_ERR_BUSY && is_push)
 		return err;
 	if (err != SOTTO_OK) {
 		if (err == SOTTO_ERR_BUSY)
