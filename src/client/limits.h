@@ -36,4 +36,28 @@ enum {
 	RCONN_SUBS_MAX = 1 << 20,
 };
 
+/*
+ * Contact links and messages (docs/protocol.md §5.1, §5.2, §5.4). These are
+ * wire sizes: changing one changes the format.
+ */
+enum {
+	CLIENT_KEY_LEN = 32, /* relay static key, ssk */
+	CLIENT_SID_LEN = 24, /* a queue's sender ID */
+	/* Queue address: 91 fixed bytes and a host of 1..253 characters. */
+	CLIENT_QUEUE_ADDR_FIXED_LEN = 91,
+	CLIENT_QUEUE_ADDR_MIN = 91 + 1,
+	CLIENT_QUEUE_ADDR_MAX = 91 + 253,
+	/* Invitation link: type, version, queue address, 72-byte invitation. */
+	CLIENT_LINK_MIN = 2 + 92 + 72,
+	CLIENT_LINK_MAX = 2 + 344 + 72,
+	CLIENT_LINK_TEXT_MAX = 6 + 558, /* "sotto:" and base64url of 418 bytes, no NUL */
+
+	CLIENT_MSG_ID_LEN = 16,
+	CLIENT_ENVELOPE_HEADER_LEN = 25, /* kind, message ID, sent at */
+	CLIENT_TEXT_MAX = 15000,         /* bytes of UTF-8 in one TEXT */
+	CLIENT_NAME_MAX = 64,            /* bytes of UTF-8 in a display name */
+	CLIENT_RECEIPTS_MAX = 64,        /* message IDs in one RECEIPT */
+	CLIENT_ENVELOPE_MAX = 25 + 15000, /* the longest envelope: a TEXT */
+};
+
 #endif /* SOTTO_CLIENT_LIMITS_H */

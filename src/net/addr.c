@@ -118,6 +118,12 @@ static bool is_name(const char *s, size_t len)
 	return !label_numeric || is_ipv4(s, len);
 }
 
+bool net_addr_host_is_valid(const char *host, size_t len)
+{
+	bool v6 = memchr(host, ':', len) != NULL;
+	return v6 ? is_ipv6(host, len) : is_name(host, len);
+}
+
 static sotto_err parse_key(const char *s, size_t len, uint8_t key[static NET_ADDR_KEY_LEN])
 {
 	uint8_t bin[NET_ADDR_KEY_LEN + 1]; /* room to see a 33-byte key as the wrong size */
@@ -231,7 +237,7 @@ sotto_err net_addr_format(const struct net_addr *addr, char *out, size_t cap)
 		goto out;
 	size_t host_len = (size_t)(nul - addr->host);
 	bool v6 = memchr(addr->host, ':', host_len) != NULL;
-	if (v6 ? !is_ipv6(addr->host, host_len) : !is_name(addr->host, host_len))
+	if (!net_addr_host_is_valid(addr->host, host_len))
 		goto out;
 	if ((rc = base64url_encode(key, sizeof(key), addr->key, NET_ADDR_KEY_LEN)) != SOTTO_OK)
 		goto out;

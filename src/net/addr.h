@@ -16,6 +16,7 @@
 #ifndef SOTTO_NET_ADDR_H
 #define SOTTO_NET_ADDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +24,7 @@
 
 enum {
 	NET_ADDR_KEY_LEN = 32,
-	NET_HOST_MAX = 253,   /* characters, without brackets or NUL */
+	NET_HOST_MAX = 253, /* characters, without brackets or NUL */
 	NET_ADDR_TEXT_MAX = 8 + 43 + 1 + 2 + NET_HOST_MAX + 1 + 5, /* without NUL */
 };
 
@@ -41,6 +42,14 @@ struct net_addr {
  * SOTTO_ERR_ADDR_PORT (missing, not a number, 0, or above 65535).
  */
 SOTTO_NODISCARD sotto_err net_addr_parse(const char *text, size_t len, struct net_addr *out);
+
+/*
+ * Whether host[0..len) is a host as the address text carries it, without
+ * brackets: an IPv6 address when it contains ':', else a DNS name or a
+ * dotted IPv4 address (the rules above). Used by formats that carry the host
+ * on its own (docs/protocol.md §5.1).
+ */
+bool net_addr_host_is_valid(const char *host, size_t len);
 
 /*
  * Writes the canonical text of addr and a NUL into out (cap bytes).
