@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * limits.h - every count, size and time bound of the client layer (client
- * layer): defaults and upper bounds of struct rconn_config. docs/client.md
- * explains what each one trades.
+ * layer): defaults and upper bounds of struct rconn_config, and the wire
+ * sizes of docs/protocol.md chapter 5. docs/client.md explains what each
+ * configurable one trades.
  */
 #ifndef SOTTO_CLIENT_LIMITS_H
 #define SOTTO_CLIENT_LIMITS_H
