@@ -21,7 +21,8 @@
  * peer that wrote them may be hostile or buggy: each length is checked
  * against its limit and the bytes remaining before anything is read from
  * it, and a display name must be one that a terminal can show without being
- * steered by it (no control characters). Text may hold line breaks and tabs;
+ * steered by it (no control characters, no bidirectional overrides or
+ * isolates). Text may hold line breaks and tabs;
  * whoever displays it decides how to show the rest.
  */
 #include <string.h>
@@ -101,14 +102,28 @@ static bool is_control(uint32_t cp)
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
 
-/* Valid UTF-8 none of whose code points is NUL (no_nul) or a control (no_control). */
+/*
+ * Bidirectional embeddings, overrides (U+202A..U+202E) and isolates
+ * (U+2066..U+2069): in a name they would reorder what a terminal shows
+ * after it, so "evil<RLO>txt.exe" could pass for another contact's name.
+ */
+static bool is_bidi_control(uint32_t cp)
+{
+	return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/*
+ * Valid UTF-8 none of whose code points is NUL (no_nul) or a control or
+ * bidirectional control (no_control).
+ */
 static bool utf8_check(const uint8_t *s, size_t len, bool no_nul, bool no_control)
 {
 	size_t i = 0;
 
 	while (i < len) {
 		uint32_t cp = utf8_next(s, len, &i);
-		if (cp == UTF8_BAD || (no_nul && cp == 0) || (no_control && is_control(cp)))
+		if (cp == UTF8_BAD || (no_nul && cp == 0) ||
+		    (no_control && (is_control(cp) || is_bidi_control(cp))))
 			return false;
 	}
 	return true;

@@ -63,7 +63,8 @@ bool client_text_is_valid(const uint8_t *SOTTO_NULLABLE s, size_t len);
 /*
  * Whether s[0..len) is a display name: 1..CLIENT_NAME_MAX bytes of valid
  * UTF-8 without control characters (C0 U+0000..U+001F, DEL U+007F, C1
- * U+0080..U+009F).
+ * U+0080..U+009F) or bidirectional embeddings, overrides and isolates
+ * (U+202A..U+202E, U+2066..U+2069).
  */
 bool client_name_is_valid(const uint8_t *SOTTO_NULLABLE s, size_t len);
 

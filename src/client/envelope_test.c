@@ -235,7 +235,8 @@ static void client_utf8_is_valid__agrees__every_code_point(void **state)
 			n = 4;
 		}
 		bool surrogate = cp >= 0xd800 && cp <= 0xdfff;
-		bool control = cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+		bool control = cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
+		               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 		if (client_utf8_is_valid(b, n) == surrogate)
 			fail_msg("U+%04X", (unsigned)cp);
 		if (client_text_is_valid(b, n) != (!surrogate && cp != 0))
@@ -267,6 +268,56 @@ static void client_name_is_valid__false__controls_and_sizes(void **state)
 	assert_true(client_text_is_valid(U("a\tb\nc"), 5));
 	assert_false(client_text_is_valid(U("a\0b"), 3));
 	assert_false(client_text_is_valid(U(""), 0));
+}
+
+/* Bidirectional embeddings, overrides and isolates could disguise a name; neighbours pass. */
+static void client_name_is_valid__false__bidi_overrides_and_isolates(void **state)
+{
+	static const char *const bad[] = {
+	        "\xe2\x80\xaa",             /* U+202A LRE */
+	        "\xe2\x80\xab",             /* U+202B RLE */
+	        "\xe2\x80\xac",             /* U+202C PDF */
+	        "\xe2\x80\xad",             /* U+202D LRO */
+	        "\xe2\x80\xae",             /* U+202E RLO */
+	        "\xe2\x81\xa6",             /* U+2066 LRI */
+	        "\xe2\x81\xa7",             /* U+2067 RLI */
+	        "\xe2\x81\xa8",             /* U+2068 FSI */
+	        "\xe2\x81\xa9",             /* U+2069 PDI */
+	        "alice\xe2\x80\xaegnp.exe", /* a name that would show reversed */
+	};
+	static const char *const good[] = {
+	        "\xe2\x80\xa9", /* U+2029, just below */
+	        "\xe2\x80\xaf", /* U+202F, just above */
+	        "\xe2\x81\xa5", /* U+2065 */
+	        "\xe2\x81\xaa", /* U+206A */
+	        "\xe2\x80\x8f", /* U+200F RLM: a mark, not an override */
+	};
+	uint8_t buf[CLIENT_ENVELOPE_HEADER_LEN + 1 + 32];
+	struct client_envelope env;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_false(client_name_is_valid(U(bad[i]), strlen(bad[i])));
+		/* A text may still hold them: how to show a text is the displaying client's call.
+		 */
+		assert_true(client_text_is_valid(U(bad[i]), strlen(bad[i])));
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(client_name_is_valid(U(good[i]), strlen(good[i])));
+
+	/* A NAME carrying one is refused by the parser, and never encoded. */
+	memset(buf, 0, sizeof(buf));
+	buf[0] = CLIENT_ENVELOPE_NAME;
+	buf[CLIENT_ENVELOPE_HEADER_LEN] = 3;
+	memcpy(buf + CLIENT_ENVELOPE_HEADER_LEN + 1, "\xe2\x80\xae", 3);
+	assert_int_equal(client_envelope_parse(buf, CLIENT_ENVELOPE_HEADER_LEN + 4, &env),
+	                 SOTTO_ERR_PROTOCOL);
+	memset(&env, 0, sizeof(env));
+	env.kind = CLIENT_ENVELOPE_NAME;
+	memcpy(env.name, "\xe2\x81\xa6", 4);
+	env.name_len = 3;
+	assert_int_equal(client_envelope_encode(&env, buf, sizeof(buf), &(size_t){0}),
+	                 SOTTO_ERR_INVALID);
 }
 
 /* ---- round trips ---- */
@@ -723,6 +774,7 @@ int main(void)
 	        cmocka_unit_test(client_utf8_is_valid__false__malformed),
 	        cmocka_unit_test(client_utf8_is_valid__agrees__every_code_point),
 	        cmocka_unit_test(client_name_is_valid__false__controls_and_sizes),
+	        cmocka_unit_test(client_name_is_valid__false__bidi_overrides_and_isolates),
 	        cmocka_unit_test(client_envelope_encode__identical__round_trip_every_kind),
 	        cmocka_unit_test(client_envelope_encode__identical__edge_sizes),
 	        cmocka_unit_test(client_envelope_parse__matches_spec__known_bytes),

@@ -39,6 +39,26 @@
 static const char *const store_migrations[] = {
         /* 1: metadata; v is always a blob sealed for ("meta", k). */
         "CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v BLOB NOT NULL) WITHOUT ROWID",
+        /*
+         * 2: the agent (docs/client.md, "Profile database schema"). Every
+         * BLOB but messages.tag is sealed for ("<table>.<column>", id as 8
+         * bytes big-endian); tag is a keyed hash, not the message ID.
+         */
+        "CREATE TABLE relays(id INTEGER PRIMARY KEY AUTOINCREMENT, addr BLOB NOT NULL);"
+        "CREATE TABLE contacts(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " state INTEGER NOT NULL, flags INTEGER NOT NULL, info BLOB NOT NULL,"
+        " hs BLOB, ratchet BLOB, rcv BLOB);"
+        "CREATE TABLE messages(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " contact INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,"
+        " dir INTEGER NOT NULL, status INTEGER NOT NULL, reason INTEGER NOT NULL,"
+        " rcpt INTEGER NOT NULL, tag BLOB NOT NULL, rec BLOB NOT NULL);"
+        "CREATE UNIQUE INDEX messages_tag ON messages(contact, dir, tag);"
+        "CREATE INDEX messages_contact ON messages(contact);"
+        "CREATE INDEX messages_rcpt ON messages(contact) WHERE rcpt = 1;"
+        "CREATE TABLE outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " contact INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,"
+        " msg INTEGER REFERENCES messages(id) ON DELETE SET NULL, rec BLOB NOT NULL);"
+        "CREATE INDEX outbox_contact ON outbox(contact);",
 };
 
 enum { STORE_N_MIGRATIONS = SOTTO_ARRAY_LEN(store_migrations) };

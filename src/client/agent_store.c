@@ -1,0 +1,1322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent_store.c - the agent's tables and sealed records (client layer);
+ * docs/client.md "Profile database schema" is the reference.
+ *
+ * Every secret or personal value goes through store_seal with the tag
+ * "<table>.<column>" and the row's id (8 bytes big-endian) as row key, so
+ * a blob moved to another row or column does not open. Rows whose id is
+ * only known after the INSERT get a placeholder first and their sealed
+ * value by UPDATE, inside the caller's transaction. Plain columns hold
+ * only ids, states, flags, directions, statuses and error codes.
+ *
+ * Records (big-endian, version byte first, read strictly through the wire
+ * reader: the database is untrusted input):
+ *
+ *   contacts.info   1 | lp8 local name | lp8 peer name | created ms (8)
+ *                   | has_rq_relay (1) [ key 32 | port 2 | lp8 host ]
+ *                   | has_rq (1) [ rid 24 | sid 24 | ssk 32 | k_rauth 32 | k_deliver 32 ]
+ *                   | has_sq (1) [ lp16 queue address (§5.1) ]
+ *                   | has_sq_keys (1) [ k_sauth 32 | sk_pub 32 ]
+ *   contacts.hs     the 138-byte inviter state, or the 72-byte invitation
+ *   contacts.ratchet the serialised session (docs/protocol.md §3.7)
+ *   contacts.rcv    the last relay msg_id (24)
+ *   messages.rec    1 | message ID 16 | sent at ms (8) | time ms (8) | lp16 text
+ *   outbox.rec      1 | kind (1) | lp16 SEND body
+ *   relays.addr     the relay's text address, canonical
+ *
+ * messages.tag is BLAKE2b-128 keyed with a random key kept sealed in meta
+ * ("agent.tag_key") over contact id (8) || dir (1) || message ID (16): it
+ * lets a unique index find duplicates and receipts without storing the ID
+ * in the clear.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "client/agent_int.h"
+#include "core/bytes.h"
+#include "core/ctx.h"
+#include "core/err.h"
+#include "crypto/hash.h"
+#include "proto/handshake.h"
+#include "wire/reader.h"
+#include "wire/writer.h"
+
+#define META_NAME    "agent.name"
+#define META_TAG_KEY "agent.tag_key"
+
+enum {
+	REC_VERSION = 1,
+	ROW_LEN = 8,
+	TAG_LEN = 16,
+	TAG_KEY_LEN = 32,
+	INFO_MAX = 2048,
+	MSG_REC_MAX = 1 + CLIENT_MSG_ID_LEN + 8 + 8 + 2 + CLIENT_TEXT_MAX,
+	OUTBOX_REC_MAX = 1 + 1 + 2 + RELAY_MSG_BODY_MAX,
+	ADDR_TEXT_CAP = NET_ADDR_TEXT_MAX + 1,
+};
+
+static const char *const col_table[] = {"contacts.hs", "contacts.ratchet", "contacts.rcv"};
+static const char *const col_name[] = {"hs", "ratchet", "rcv"};
+
+/* ---- SQL helpers ---- */
+
+static sotto_err sql_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE: return SOTTO_OK;
+	case SQLITE_NOMEM: return SOTTO_ERR_NOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return SOTTO_ERR_BUSY;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_FORMAT:
+	case SQLITE_SCHEMA:
+	case SQLITE_MISMATCH: return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	case SQLITE_CONSTRAINT: return SOTTO_ERR_USED;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PROTOCOL:
+	case SQLITE_PERM: return SOTTO_ERR_IO;
+	default: return SOTTO_ERR_INTERNAL;
+	}
+}
+
+static sotto_err sql_prepare(struct client_agent *a, const char *sql, sqlite3_stmt **st)
+{
+	int rc = sqlite3_prepare_v2(a->sql, sql, -1, st, NULL);
+
+	return rc == SQLITE_OK ? SOTTO_OK : sql_err(rc);
+}
+
+/* Steps a statement that returns no row. */
+static sotto_err sql_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	return rc == SQLITE_DONE ? SOTTO_OK : sql_err(rc);
+}
+
+static sotto_err sql_exec(struct client_agent *a, const char *sql)
+{
+	int rc = sqlite3_exec(a->sql, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? SOTTO_OK : sql_err(rc);
+}
+
+/* Binds i64 values to parameters 1..n. */
+static sotto_err bind_ids(sqlite3_stmt *st, const int64_t *v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int rc = sqlite3_bind_int64(st, i + 1, v[i]);
+		if (rc != SQLITE_OK)
+			return sql_err(rc);
+	}
+	return SOTTO_OK;
+}
+
+sotto_err agent_tx_begin(struct client_agent *a)
+{
+	return sql_exec(a, "BEGIN IMMEDIATE");
+}
+
+sotto_err agent_tx_commit(struct client_agent *a)
+{
+	sotto_err rc = sql_exec(a, "COMMIT");
+
+	if (rc != SOTTO_OK)
+		agent_tx_rollback(a);
+	return rc;
+}
+
+void agent_tx_rollback(struct client_agent *a)
+{
+	if (!sqlite3_get_autocommit(a->sql))
+		(void)sqlite3_exec(a->sql, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- sealing ---- */
+
+static void row_key(uint8_t out[static ROW_LEN], int64_t id)
+{
+	bytes_store_be64(out, (uint64_t)id);
+}
+
+/* Frees a buffer that may have held a secret. */
+static void wipe_free(struct client_agent *a, uint8_t *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p, len);
+	ctx_free(a->ctx, p);
+}
+
+/* Seals pt for (table, id) and binds it as parameter i. */
+static sotto_err bind_sealed(struct client_agent *a, sqlite3_stmt *st, int i, const char *table,
+                             int64_t id, const uint8_t *pt, size_t pt_len)
+{
+	uint8_t row[ROW_LEN];
+	uint8_t *blob = NULL;
+	size_t cap = store_blob_len(pt_len), blob_len = 0;
+	sotto_err rc;
+	int src;
+
+	row_key(row, id);
+	if ((blob = ctx_alloc(a->ctx, cap)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	if ((rc = store_seal(a->db, table, row, sizeof(row), pt, pt_len, blob, cap, &blob_len)) !=
+	    SOTTO_OK)
+		goto out;
+	/* SQLITE_TRANSIENT: SQLite copies the (sealed) bytes, so ours can go now. */
+	src = sqlite3_bind_blob(st, i, blob, (int)blob_len, SQLITE_TRANSIENT);
+	rc = src == SQLITE_OK ? SOTTO_OK : sql_err(src);
+out:
+	ctx_free(a->ctx, blob);
+	return rc;
+}
+
+/*
+ * Opens column col of st's row, sealed for (table, id), into a new buffer
+ * (*out, *len). SOTTO_ERR_NOT_FOUND when the column is NULL.
+ */
+static sotto_err open_col(struct client_agent *a, sqlite3_stmt *st, int col, const char *table,
+                          int64_t id, uint8_t **out, size_t *len)
+{
+	uint8_t row[ROW_LEN];
+	const uint8_t *blob;
+	size_t blob_len, cap;
+	uint8_t *buf = NULL;
+	sotto_err rc;
+
+	*out = NULL;
+	*len = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return SOTTO_ERR_NOT_FOUND;
+	if (sqlite3_column_type(st, col) != SQLITE_BLOB)
+		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	blob = sqlite3_column_blob(st, col);
+	blob_len = (size_t)sqlite3_column_bytes(st, col);
+	if (blob == NULL || blob_len <= STORE_BLOB_OVERHEAD || blob_len > STORE_BLOB_MAX)
+		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	cap = blob_len - STORE_BLOB_OVERHEAD;
+	if ((buf = ctx_alloc(a->ctx, cap)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	row_key(row, id);
+	if ((rc = store_open(a->db, table, row, sizeof(row), blob, blob_len, buf, cap, len)) !=
+	    SOTTO_OK) {
+		wipe_free(a, buf, cap);
+		*len = 0;
+		return rc;
+	}
+	*out = buf;
+	return SOTTO_OK;
+}
+
+/* ---- meta ---- */
+
+sotto_err agent_name_get(struct client_agent *a, char *out, size_t cap, size_t *len)
+{
+	uint8_t buf[CLIENT_NAME_MAX];
+	size_t n = 0;
+	sotto_err rc;
+
+	*len = 0;
+	if (cap > 0)
+		out[0] = '\0';
+	if ((rc = store_meta_get(a->db, META_NAME, buf, sizeof(buf), &n)) != SOTTO_OK)
+		return rc == SOTTO_ERR_TOO_LARGE ? SOTTO_RAISE(SOTTO_ERR_CORRUPT) : rc;
+	if (!client_name_is_valid(buf, n))
+		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	if (n >= cap)
+		return SOTTO_ERR_TOO_LARGE;
+	memcpy(out, buf, n);
+	out[n] = '\0';
+	*len = n;
+	return SOTTO_OK;
+}
+
+sotto_err agent_name_put(struct client_agent *a, const char *name, size_t len)
+{
+	return store_meta_put(a->db, META_NAME, (const uint8_t *)name, len);
+}
+
+sotto_err agent_name_or_default(struct client_agent *a, char *out, size_t cap, size_t *len)
+{
+	sotto_err rc = agent_name_get(a, out, cap, len);
+	size_t n = sizeof(CLIENT_AGENT_DEFAULT_NAME) - 1;
+
+	if (rc != SOTTO_ERR_NOT_FOUND)
+		return rc;
+	if (n >= cap)
+		return SOTTO_ERR_TOO_LARGE;
+	memcpy(out, CLIENT_AGENT_DEFAULT_NAME, n + 1);
+	*len = n;
+	return SOTTO_OK;
+}
+
+sotto_err agent_tag_key_load(struct client_agent *a)
+{
+	uint8_t key[TAG_KEY_LEN];
+	size_t n = 0;
+	sotto_err rc;
+
+	if ((rc = secbuf_new(a->ctx, TAG_KEY_LEN, &a->tag_key)) != SOTTO_OK)
+		return rc;
+	rc = store_meta_get(a->db, META_TAG_KEY, key, sizeof(key), &n);
+	if (rc == SOTTO_ERR_NOT_FOUND) {
+		ctx_random(a->ctx, key, sizeof(key));
+		n = sizeof(key);
+		rc = store_meta_put(a->db, META_TAG_KEY, key, sizeof(key));
+	} else if (rc == SOTTO_OK && n != sizeof(key)) {
+		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	} else if (rc == SOTTO_ERR_TOO_LARGE) {
+		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	}
+	if (rc == SOTTO_OK)
+		memcpy(secbuf_data(a->tag_key), key, sizeof(key));
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+/* ---- relays ---- */
+
+/* Reads relay row st (id, addr) into *out. */
+static sotto_err relay_row(struct client_agent *a, sqlite3_stmt *st, struct net_addr *out)
+{
+	int64_t id = sqlite3_column_int64(st, 0);
+	uint8_t *text = NULL;
+	size_t len = 0;
+	sotto_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = open_col(a, st, 1, "relays.addr", id, &text, &len)) != SOTTO_OK)
+		return rc == SOTTO_ERR_NOT_FOUND ? SOTTO_RAISE(SOTTO_ERR_CORRUPT) : rc;
+	if (net_addr_parse((const char *)text, len, out) != SOTTO_OK)
+		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	wipe_free(a, text, len);
+	return rc;
+}
+
+static bool addr_equal(const struct net_addr *x, const struct net_addr *y)
+{
+	return memcmp(x->key, y->key, NET_ADDR_KEY_LEN) == 0 && x->port == y->port &&
+	       strcmp(x->host, y->host) == 0;
+}
+
+/* The row id of addr in relays (0: none) and the number of rows. */
+static sotto_err relays_find(struct client_agent *a, const struct net_addr *addr, int64_t *id,
+                             size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct net_addr cur;
+	sotto_err rc;
+	int src;
+
+	*id = 0;
+	*n = 0;
+	if ((rc = sql_prepare(a, "SELECT id, addr FROM relays ORDER BY id", &st)) != SOTTO_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = relay_row(a, st, &cur)) != SOTTO_OK)
+			goto out;
+		if (addr_equal(&cur, addr))
+			*id = sqlite3_column_int64(st, 0);
+		(*n)++;
+	}
+	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_relays_add(struct client_agent *a, const struct net_addr *addr)
+{
+	char text[ADDR_TEXT_CAP];
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	size_t n = 0;
+	sotto_err rc;
+
+	if ((rc = net_addr_format(addr, text, sizeof(text))) != SOTTO_OK)
+		return rc;
+	if ((rc = agent_tx_begin(a)) != SOTTO_OK)
+		return rc;
+	if ((rc = relays_find(a, addr, &id, &n)) != SOTTO_OK)
+		goto out;
+	if (id != 0) {
+		rc = SOTTO_ERR_USED;
+		goto out;
+	}
+	if (n >= CLIENT_AGENT_RELAYS_MAX) {
+		rc = SOTTO_ERR_BUSY;
+		goto out;
+	}
+	if ((rc = sql_prepare(a, "INSERT INTO relays(addr) VALUES (x'')", &st)) != SOTTO_OK ||
+	    (rc = sql_done(st)) != SOTTO_OK)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	id = sqlite3_last_insert_rowid(a->sql);
+	if ((rc = sql_prepare(a, "UPDATE relays SET addr = ?2 WHERE id = ?1", &st)) != SOTTO_OK ||
+	    (rc = bind_ids(st, &id, 1)) != SOTTO_OK ||
+	    (rc = bind_sealed(a, st, 2, "relays.addr", id, (const uint8_t *)text, strlen(text))) !=
+	            SOTTO_OK ||
+	    (rc = sql_done(st)) != SOTTO_OK)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = agent_tx_commit(a);
+out:
+	sqlite3_finalize(st);
+	if (rc != SOTTO_OK)
+		agent_tx_rollback(a);
+	return rc;
+}
+
+sotto_err agent_relays_remove(struct client_agent *a, const struct net_addr *addr)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	size_t n = 0;
+	sotto_err rc;
+
+	if ((rc = agent_tx_begin(a)) != SOTTO_OK)
+		return rc;
+	if ((rc = relays_find(a, addr, &id, &n)) != SOTTO_OK)
+		goto out;
+	if (id == 0) {
+		rc = SOTTO_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((rc = sql_prepare(a, "DELETE FROM relays WHERE id = ?1", &st)) != SOTTO_OK ||
+	    (rc = bind_ids(st, &id, 1)) != SOTTO_OK || (rc = sql_done(st)) != SOTTO_OK)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = agent_tx_commit(a);
+out:
+	sqlite3_finalize(st);
+	if (rc != SOTTO_OK)
+		agent_tx_rollback(a);
+	return rc;
+}
+
+sotto_err agent_relays_list(struct client_agent *a, client_agent_relay_fn *fn, void *user)
+{
+	char text[ADDR_TEXT_CAP];
+	sqlite3_stmt *st = NULL;
+	struct net_addr addr;
+	sotto_err rc;
+	int src;
+
+	if ((rc = sql_prepare(a, "SELECT id, addr FROM relays ORDER BY id", &st)) != SOTTO_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = relay_row(a, st, &addr)) != SOTTO_OK ||
+		    (rc = net_addr_format(&addr, text, sizeof(text))) != SOTTO_OK)
+			goto out;
+		fn(user, text);
+	}
+	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A uniform random index below n (n >= 1), by rejection. */
+static size_t random_below(struct client_agent *a, size_t n)
+{
+	uint32_t limit = UINT32_MAX - (uint32_t)(((uint64_t)UINT32_MAX + 1) % n);
+	uint8_t b[4];
+	uint32_t v;
+
+	do {
+		ctx_random(a->ctx, b, sizeof(b));
+		v = bytes_load_be32(b);
+	} while (v > limit);
+	return v % n;
+}
+
+sotto_err agent_relays_pick(struct client_agent *a, struct net_addr *out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+	size_t pick;
+	sotto_err rc;
+	int src;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = sql_prepare(a, "SELECT count(*) FROM relays", &st)) != SOTTO_OK)
+		return rc;
+	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = sql_err(src);
+		goto out;
+	}
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (n <= 0) {
+		rc = SOTTO_ERR_NOT_FOUND;
+		goto out;
+	}
+	pick = random_below(a, (size_t)n);
+	if ((rc = sql_prepare(a, "SELECT id, addr FROM relays ORDER BY id LIMIT 1 OFFSET ?1",
+	                      &st)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_bind_int64(st, 1, (int64_t)pick)) != SQLITE_OK ||
+	    (src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
+		goto out;
+	}
+	rc = relay_row(a, st, out);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- contacts.info ---- */
+
+void agent_info_clear(struct agent_info *info)
+{
+	sodium_memzero(info, sizeof(*info));
+}
+
+static void write_relay(struct wire_writer *w, const struct net_addr *addr)
+{
+	wire_writer_bytes(w, addr->key, NET_ADDR_KEY_LEN);
+	wire_writer_u16(w, addr->port);
+	wire_writer_lp8(w, (const uint8_t *)addr->host, strnlen(addr->host, NET_HOST_MAX + 1),
+	                NET_HOST_MAX);
+}
+
+static void read_relay(struct wire_reader *r, struct net_addr *addr)
+{
+	const uint8_t *host;
+	size_t host_len = 0;
+
+	wire_reader_copy(r, addr->key, NET_ADDR_KEY_LEN);
+	addr->port = wire_reader_u16(r);
+	host = wire_reader_lp8(r, NET_HOST_MAX, &host_len);
+	if (host == NULL)
+		return;
+	if (addr->port == 0 || !net_addr_host_is_valid((const char *)host, host_len)) {
+		wire_reader_fail(r, SOTTO_ERR_CORRUPT);
+		return;
+	}
+	memcpy(addr->host, host, host_len);
+	addr->host[host_len] = '\0';
+}
+
+static sotto_err info_encode(const struct agent_info *in, uint8_t *out, size_t cap, size_t *len)
+{
+	uint8_t q[CLIENT_QUEUE_ADDR_MAX];
+	size_t q_len = 0;
+	struct wire_writer w;
+	sotto_err rc;
+
+	wire_writer_init(&w, out, cap);
+	wire_writer_u8(&w, REC_VERSION);
+	wire_writer_lp8(&w, (const uint8_t *)in->local_name, in->local_name_len, CLIENT_NAME_MAX);
+	wire_writer_lp8(&w, (const uint8_t *)in->peer_name, in->peer_name_len, CLIENT_NAME_MAX);
+	wire_writer_u64(&w, in->created_ms);
+	wire_writer_u8(&w, in->has_rq_relay);
+	if (in->has_rq_relay)
+		write_relay(&w, &in->rq_relay);
+	wire_writer_u8(&w, in->has_rq);
+	if (in->has_rq) {
+		wire_writer_bytes(&w, in->rq.rid, RELAY_ID_LEN);
+		wire_writer_bytes(&w, in->rq.sid, RELAY_ID_LEN);
+		wire_writer_bytes(&w, in->rq.ssk, RELAY_KEY_LEN);
+		wire_writer_bytes(&w, in->rq.k_rauth, RELAY_KEY_LEN);
+		wire_writer_bytes(&w, in->rq.k_deliver, RELAY_KEY_LEN);
+	}
+	wire_writer_u8(&w, in->has_sq);
+	if (in->has_sq) {
+		if ((rc = client_queue_addr_encode(&in->sq, q, sizeof(q), &q_len)) != SOTTO_OK)
+			return rc;
+		wire_writer_lp16(&w, q, q_len, CLIENT_QUEUE_ADDR_MAX);
+	}
+	wire_writer_u8(&w, in->has_sq_keys);
+	if (in->has_sq_keys) {
+		wire_writer_bytes(&w, in->k_sauth, RELAY_KEY_LEN);
+		wire_writer_bytes(&w, in->sk_pub, RELAY_KEY_LEN);
+	}
+	return wire_writer_finish(&w, len);
+}
+
+/* A flag byte: 0 or 1, anything else is corrupt. */
+static bool read_flag(struct wire_reader *r)
+{
+	uint8_t v = wire_reader_u8(r);
+
+	if (v > 1)
+		wire_reader_fail(r, SOTTO_ERR_CORRUPT);
+	return v == 1;
+}
+
+/* A name field: empty, or a valid display name. */
+static void read_name(struct wire_reader *r, char *out, size_t *len)
+{
+	const uint8_t *p = wire_reader_lp8(r, CLIENT_NAME_MAX, len);
+
+	if (p == NULL)
+		return;
+	if (*len > 0 && !client_name_is_valid(p, *len)) {
+		wire_reader_fail(r, SOTTO_ERR_CORRUPT);
+		*len = 0;
+		return;
+	}
+	memcpy(out, p, *len);
+	out[*len] = '\0';
+}
+
+static sotto_err info_decode(const uint8_t *in, size_t len, struct agent_info *out)
+{
+	struct wire_reader r;
+	const uint8_t *q;
+	size_t q_len = 0;
+	sotto_err rc;
+
+	memset(out, 0, sizeof(*out));
+	wire_reader_init(&r, in, len);
+	if (wire_reader_u8(&r) != REC_VERSION)
+		wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
+	read_name(&r, out->local_name, &out->local_name_len);
+	read_name(&r, out->peer_name, &out->peer_name_len);
+	out->created_ms = wire_reader_u64(&r);
+	if ((out->has_rq_relay = read_flag(&r)))
+		read_relay(&r, &out->rq_relay);
+	if ((out->has_rq = read_flag(&r))) {
+		wire_reader_copy(&r, out->rq.rid, RELAY_ID_LEN);
+		wire_reader_copy(&r, out->rq.sid, RELAY_ID_LEN);
+		wire_reader_copy(&r, out->rq.ssk, RELAY_KEY_LEN);
+		wire_reader_copy(&r, out->rq.k_rauth, RELAY_KEY_LEN);
+		wire_reader_copy(&r, out->rq.k_deliver, RELAY_KEY_LEN);
+	}
+	if ((out->has_sq = read_flag(&r))) {
+		q = wire_reader_lp16(&r, CLIENT_QUEUE_ADDR_MAX, &q_len);
+		if (q != NULL && client_queue_addr_parse(q, q_len, &out->sq) != SOTTO_OK)
+			wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
+	}
+	if ((out->has_sq_keys = read_flag(&r))) {
+		wire_reader_copy(&r, out->k_sauth, RELAY_KEY_LEN);
+		wire_reader_copy(&r, out->sk_pub, RELAY_KEY_LEN);
+	}
+	rc = wire_reader_finish(&r);
+	if (rc == SOTTO_OK && out->has_rq && !out->has_rq_relay)
+		rc = SOTTO_ERR_CORRUPT;
+	if (rc != SOTTO_OK) {
+		agent_info_clear(out);
+		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	}
+	return SOTTO_OK;
+}
+
+/* Binds info, sealed for id, as parameter i. */
+static sotto_err bind_info(struct client_agent *a, sqlite3_stmt *st, int i, int64_t id,
+                           const struct agent_info *info)
+{
+	uint8_t buf[INFO_MAX];
+	size_t len = 0;
+	sotto_err rc;
+
+	if ((rc = info_encode(info, buf, sizeof(buf), &len)) == SOTTO_OK)
+		rc = bind_sealed(a, st, i, "contacts.info", id, buf, len);
+	sodium_memzero(buf, sizeof(buf));
+	return rc;
+}
+
+sotto_err agent_contact_insert(struct client_agent *a, uint8_t state, uint32_t flags, int64_t *id)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v[2] = {state, flags};
+	sotto_err rc;
+
+	*id = 0;
+	if ((rc = sql_prepare(a, "INSERT INTO contacts(state, flags, info) VALUES (?1, ?2, x'')",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, v, 2)) == SOTTO_OK && (rc = sql_done(st)) == SOTTO_OK)
+		*id = sqlite3_last_insert_rowid(a->sql);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_info_save(struct client_agent *a, int64_t id, const struct agent_info *info)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+
+	if ((rc = sql_prepare(a, "UPDATE contacts SET info = ?2 WHERE id = ?1", &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &id, 1)) == SOTTO_OK &&
+	    (rc = bind_info(a, st, 2, id, info)) == SOTTO_OK)
+		rc = sql_done(st);
+	if (rc == SOTTO_OK && sqlite3_changes(a->sql) != 1)
+		rc = SOTTO_ERR_NOT_FOUND;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Decodes the info column (col) of st's row id. */
+static sotto_err info_from_row(struct client_agent *a, sqlite3_stmt *st, int col, int64_t id,
+                               struct agent_info *info)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	sotto_err rc;
+
+	if ((rc = open_col(a, st, col, "contacts.info", id, &buf, &len)) != SOTTO_OK)
+		return rc == SOTTO_ERR_NOT_FOUND ? SOTTO_RAISE(SOTTO_ERR_CORRUPT) : rc;
+	rc = info_decode(buf, len, info);
+	wipe_free(a, buf, len);
+	return rc;
+}
+
+sotto_err agent_info_load(struct client_agent *a, int64_t id, struct agent_info *info)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	memset(info, 0, sizeof(*info));
+	if ((rc = sql_prepare(a, "SELECT info FROM contacts WHERE id = ?1", &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
+		goto out;
+	}
+	rc = info_from_row(a, st, 0, id, info);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_contact_set(struct client_agent *a, int64_t id, uint8_t state, uint32_t flags)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v[3] = {id, state, flags};
+	sotto_err rc;
+
+	if ((rc = sql_prepare(a, "UPDATE contacts SET state = ?2, flags = ?3 WHERE id = ?1",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, v, 3)) == SOTTO_OK)
+		rc = sql_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_contact_remove(struct client_agent *a, int64_t id)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+
+	if ((rc = sql_prepare(a, "DELETE FROM contacts WHERE id = ?1", &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &id, 1)) == SOTTO_OK)
+		rc = sql_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_col_get(struct client_agent *a, int64_t id, enum agent_col col, uint8_t **out,
+                        size_t *len)
+{
+	char sql[64];
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	*out = NULL;
+	*len = 0;
+	snprintf(sql, sizeof(sql), "SELECT %s FROM contacts WHERE id = ?1", col_name[col]);
+	if ((rc = sql_prepare(a, sql, &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
+		goto out;
+	}
+	rc = open_col(a, st, 0, col_table[col], id, out, len);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_col_put(struct client_agent *a, int64_t id, enum agent_col col, const uint8_t *data,
+                        size_t len)
+{
+	char sql[64];
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	snprintf(sql, sizeof(sql), "UPDATE contacts SET %s = ?2 WHERE id = ?1", col_name[col]);
+	if ((rc = sql_prepare(a, sql, &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
+		goto out;
+	if (data != NULL)
+		rc = bind_sealed(a, st, 2, col_table[col], id, data, len);
+	else if ((src = sqlite3_bind_null(st, 2)) != SQLITE_OK)
+		rc = sql_err(src);
+	if (rc == SOTTO_OK)
+		rc = sql_done(st);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_ratchet_load(struct client_agent *a, int64_t id, struct ratchet **out)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	sotto_err rc;
+
+	*out = NULL;
+	if ((rc = agent_col_get(a, id, AGENT_COL_RATCHET, &buf, &len)) != SOTTO_OK)
+		return rc == SOTTO_ERR_NOT_FOUND ? SOTTO_ERR_STATE : rc;
+	rc = ratchet_deserialize(a->ctx, buf, len, out);
+	wipe_free(a, buf, len);
+	return rc;
+}
+
+sotto_err agent_ratchet_save(struct client_agent *a, int64_t id, const struct ratchet *r)
+{
+	size_t cap = ratchet_serialized_len(r), len = 0;
+	uint8_t *buf = NULL;
+	sotto_err rc;
+
+	if ((buf = ctx_alloc(a->ctx, cap)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	if ((rc = ratchet_serialize(r, buf, cap, &len)) == SOTTO_OK)
+		rc = agent_col_put(a, id, AGENT_COL_RATCHET, buf, len);
+	wipe_free(a, buf, cap);
+	return rc;
+}
+
+sotto_err agent_contacts_load(struct client_agent *a, agent_row_fn *fn)
+{
+	sqlite3_stmt *st = NULL;
+	struct agent_info info;
+	sotto_err rc;
+	int src;
+
+	memset(&info, 0, sizeof(info));
+	if ((rc = sql_prepare(a, "SELECT id, state, flags, info FROM contacts ORDER BY id", &st)) !=
+	    SOTTO_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		int64_t state = sqlite3_column_int64(st, 1);
+		int64_t flags = sqlite3_column_int64(st, 2);
+		if (state < CLIENT_AGENT_INVITING || state > CLIENT_AGENT_DELETED || flags < 0 ||
+		    (flags & ~(int64_t)AGENT_F_KNOWN) != 0) {
+			rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+			goto out;
+		}
+		if ((rc = info_from_row(a, st, 3, id, &info)) != SOTTO_OK ||
+		    (rc = fn(a, id, (uint8_t)state, (uint32_t)flags, &info)) != SOTTO_OK)
+			goto out;
+		agent_info_clear(&info);
+	}
+	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+out:
+	agent_info_clear(&info);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- messages ---- */
+
+sotto_err agent_msg_tag(struct client_agent *a, int64_t contact, uint8_t dir,
+                        const uint8_t msg_id[static CLIENT_MSG_ID_LEN], uint8_t tag[static TAG_LEN])
+{
+	uint8_t in[8 + 1 + CLIENT_MSG_ID_LEN];
+
+	bytes_store_be64(in, (uint64_t)contact);
+	in[8] = dir;
+	memcpy(in + 9, msg_id, CLIENT_MSG_ID_LEN);
+	return blake2b(tag, TAG_LEN, in, sizeof(in), secbuf_data(a->tag_key), TAG_KEY_LEN);
+}
+
+static sotto_err msg_rec_encode(const uint8_t msg_id[static CLIENT_MSG_ID_LEN], uint64_t sent_at,
+                                uint64_t time_ms, const uint8_t *text, size_t text_len,
+                                uint8_t *out, size_t cap, size_t *len)
+{
+	struct wire_writer w;
+
+	wire_writer_init(&w, out, cap);
+	wire_writer_u8(&w, REC_VERSION);
+	wire_writer_bytes(&w, msg_id, CLIENT_MSG_ID_LEN);
+	wire_writer_u64(&w, sent_at);
+	wire_writer_u64(&w, time_ms);
+	wire_writer_lp16(&w, text, text_len, CLIENT_TEXT_MAX);
+	return wire_writer_finish(&w, len);
+}
+
+/* Decodes a messages.rec; m->text points into in. */
+static sotto_err msg_rec_decode(const uint8_t *in, size_t len, uint8_t msg_id[CLIENT_MSG_ID_LEN],
+                                struct client_agent_msg *m)
+{
+	struct wire_reader r;
+
+	wire_reader_init(&r, in, len);
+	if (wire_reader_u8(&r) != REC_VERSION)
+		wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
+	wire_reader_copy(&r, msg_id, CLIENT_MSG_ID_LEN);
+	m->sent_at_ms = wire_reader_u64(&r);
+	m->time_ms = wire_reader_u64(&r);
+	m->text = wire_reader_lp16(&r, CLIENT_TEXT_MAX, &m->text_len);
+	if (wire_reader_finish(&r) != SOTTO_OK || !client_text_is_valid(m->text, m->text_len))
+		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	return SOTTO_OK;
+}
+
+sotto_err agent_msg_add(struct client_agent *a, int64_t contact, uint8_t dir, uint8_t status,
+                        bool rcpt, const uint8_t msg_id[static CLIENT_MSG_ID_LEN],
+                        uint64_t sent_at_ms, uint64_t time_ms, const uint8_t *text, size_t text_len,
+                        int64_t *id)
+{
+	int64_t v[5] = {contact, dir, status, SOTTO_OK, rcpt ? 1 : 0};
+	uint8_t tag[TAG_LEN];
+	uint8_t *rec = NULL;
+	size_t rec_len = 0;
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	*id = 0;
+	if ((rc = agent_msg_tag(a, contact, dir, msg_id, tag)) != SOTTO_OK)
+		return rc;
+	if ((rc = sql_prepare(a,
+	                      "INSERT INTO messages(contact, dir, status, reason, rcpt, tag, rec)"
+	                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'')",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, v, 5)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_bind_blob(st, 6, tag, sizeof(tag), SQLITE_STATIC)) != SQLITE_OK) {
+		rc = sql_err(src);
+		goto out;
+	}
+	if ((rc = sql_done(st)) != SOTTO_OK)
+		goto out; /* SOTTO_ERR_USED: the unique tag, a duplicate */
+	*id = sqlite3_last_insert_rowid(a->sql);
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rec = ctx_alloc(a->ctx, MSG_REC_MAX)) == NULL) {
+		rc = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = msg_rec_encode(msg_id, sent_at_ms, time_ms, text, text_len, rec, MSG_REC_MAX,
+	                         &rec_len)) != SOTTO_OK ||
+	    (rc = sql_prepare(a, "UPDATE messages SET rec = ?2 WHERE id = ?1", &st)) != SOTTO_OK ||
+	    (rc = bind_ids(st, id, 1)) != SOTTO_OK ||
+	    (rc = bind_sealed(a, st, 2, "messages.rec", *id, rec, rec_len)) != SOTTO_OK)
+		goto out;
+	rc = sql_done(st);
+out:
+	sqlite3_finalize(st);
+	wipe_free(a, rec, MSG_REC_MAX);
+	if (rc != SOTTO_OK)
+		*id = 0;
+	return rc;
+}
+
+sotto_err agent_msg_find(struct client_agent *a, int64_t contact, uint8_t dir,
+                         const uint8_t msg_id[static CLIENT_MSG_ID_LEN], int64_t *id,
+                         uint8_t *status)
+{
+	int64_t v[2] = {contact, dir};
+	uint8_t tag[TAG_LEN];
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	*id = 0;
+	*status = 0;
+	if ((rc = agent_msg_tag(a, contact, dir, msg_id, tag)) != SOTTO_OK)
+		return rc;
+	if ((rc = sql_prepare(a,
+	                      "SELECT id, status FROM messages"
+	                      " WHERE contact = ?1 AND dir = ?2 AND tag = ?3",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, v, 2)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_bind_blob(st, 3, tag, sizeof(tag), SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
+		goto out;
+	}
+	*id = sqlite3_column_int64(st, 0);
+	*status = (uint8_t)sqlite3_column_int64(st, 1);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_msg_advance(struct client_agent *a, int64_t id, uint8_t status, sotto_err reason,
+                            bool *changed)
+{
+	int64_t v[3] = {id, status, reason};
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+
+	if (changed != NULL)
+		*changed = false;
+	if ((rc = sql_prepare(a,
+	                      "UPDATE messages SET status = ?2, reason = ?3 WHERE id = ?1"
+	                      " AND status IN (1, 2) AND status < ?2",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, v, 3)) == SOTTO_OK)
+		rc = sql_done(st);
+	if (rc == SOTTO_OK && changed != NULL)
+		*changed = sqlite3_changes(a->sql) > 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_msg_count_receipts(struct client_agent *a, int64_t contact, size_t max, size_t *n)
+{
+	int64_t v[2] = {contact, (int64_t)max};
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	*n = 0;
+	if ((rc = sql_prepare(a,
+	                      "SELECT count(*) FROM (SELECT 1 FROM messages"
+	                      " WHERE contact = ?1 AND rcpt = 1 LIMIT ?2)",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, v, 2)) == SOTTO_OK) {
+		if ((src = sqlite3_step(st)) == SQLITE_ROW)
+			*n = (size_t)sqlite3_column_int64(st, 0);
+		else
+			rc = sql_err(src);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_msg_take_receipts(struct client_agent *a, int64_t contact,
+                                  uint8_t ids[][CLIENT_MSG_ID_LEN], size_t max, size_t *n)
+{
+	sqlite3_stmt *st = NULL, *up = NULL;
+	struct client_agent_msg m;
+	uint8_t *rec = NULL;
+	size_t rec_len = 0;
+	sotto_err rc;
+	int src;
+
+	*n = 0;
+	if ((rc = sql_prepare(a,
+	                      "SELECT id, rec FROM messages WHERE contact = ?1 AND rcpt = 1"
+	                      " ORDER BY id LIMIT ?2",
+	                      &st)) != SOTTO_OK ||
+	    (rc = sql_prepare(a, "UPDATE messages SET rcpt = 0 WHERE id = ?1", &up)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_bind_int64(st, 1, contact)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 2, (int64_t)max)) != SQLITE_OK) {
+		rc = sql_err(src);
+		goto out;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		memset(&m, 0, sizeof(m));
+		if ((rc = open_col(a, st, 1, "messages.rec", id, &rec, &rec_len)) != SOTTO_OK ||
+		    (rc = msg_rec_decode(rec, rec_len, ids[*n], &m)) != SOTTO_OK)
+			goto out;
+		wipe_free(a, rec, rec_len);
+		rec = NULL;
+		if ((rc = bind_ids(up, &id, 1)) != SOTTO_OK || (rc = sql_done(up)) != SOTTO_OK)
+			goto out;
+		sqlite3_reset(up);
+		(*n)++;
+	}
+	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+out:
+	wipe_free(a, rec, rec_len);
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	return rc;
+}
+
+sotto_err agent_msg_purge(struct client_agent *a, int64_t contact)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+
+	if ((rc = sql_prepare(a, "DELETE FROM messages WHERE contact = ?1", &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &contact, 1)) == SOTTO_OK)
+		rc = sql_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_msg_list(struct client_agent *a, int64_t contact, int64_t before, size_t limit,
+                         client_agent_msg_fn *fn, void *user)
+{
+	int64_t v[3] = {contact, before > 0 ? before : INT64_MAX, (int64_t)limit};
+	uint8_t msg_id[CLIENT_MSG_ID_LEN];
+	struct client_agent_msg m;
+	sqlite3_stmt *st = NULL;
+	uint8_t *rec = NULL;
+	size_t rec_len = 0;
+	sotto_err rc;
+	int src;
+
+	if ((rc = sql_prepare(a,
+	                      "SELECT id, dir, status, reason, rec FROM"
+	                      " (SELECT * FROM messages WHERE contact = ?1 AND id < ?2"
+	                      " ORDER BY id DESC LIMIT ?3) ORDER BY id",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, v, 3)) != SOTTO_OK)
+		goto out;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		m.id = sqlite3_column_int64(st, 0);
+		m.contact_id = contact;
+		m.dir = (enum client_agent_dir)sqlite3_column_int64(st, 1);
+		m.status = (enum client_agent_msg_status)sqlite3_column_int64(st, 2);
+		m.reason = (sotto_err)sqlite3_column_int64(st, 3);
+		if ((rc = open_col(a, st, 4, "messages.rec", m.id, &rec, &rec_len)) != SOTTO_OK ||
+		    (rc = msg_rec_decode(rec, rec_len, msg_id, &m)) != SOTTO_OK)
+			goto out;
+		fn(user, &m);
+		wipe_free(a, rec, rec_len);
+		rec = NULL;
+	}
+	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+out:
+	wipe_free(a, rec, rec_len);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_msg_envelope_id(struct client_agent *a, int64_t id,
+                                uint8_t out[static CLIENT_MSG_ID_LEN])
+{
+	struct client_agent_msg m;
+	sqlite3_stmt *st = NULL;
+	uint8_t *rec = NULL;
+	size_t rec_len = 0;
+	sotto_err rc;
+	int src;
+
+	memset(out, 0, CLIENT_MSG_ID_LEN);
+	if ((rc = sql_prepare(a, "SELECT rec FROM messages WHERE id = ?1", &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
+		goto out;
+	}
+	memset(&m, 0, sizeof(m));
+	if ((rc = open_col(a, st, 0, "messages.rec", id, &rec, &rec_len)) == SOTTO_OK)
+		rc = msg_rec_decode(rec, rec_len, out, &m);
+out:
+	wipe_free(a, rec, rec_len);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- outbox ---- */
+
+sotto_err agent_outbox_add(struct client_agent *a, int64_t contact, int64_t msg, uint8_t kind,
+                           const uint8_t *body, size_t body_len)
+{
+	struct wire_writer w;
+	sqlite3_stmt *st = NULL;
+	uint8_t *rec = NULL;
+	size_t rec_len = 0;
+	int64_t id;
+	sotto_err rc;
+	int src;
+
+	if ((rc = sql_prepare(a, "INSERT INTO outbox(contact, msg, rec) VALUES (?1, ?2, x'')",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((src = sqlite3_bind_int64(st, 1, contact)) != SQLITE_OK ||
+	    (src = msg != 0 ? sqlite3_bind_int64(st, 2, msg) : sqlite3_bind_null(st, 2)) !=
+	            SQLITE_OK) {
+		rc = sql_err(src);
+		goto out;
+	}
+	if ((rc = sql_done(st)) != SOTTO_OK)
+		goto out;
+	id = sqlite3_last_insert_rowid(a->sql);
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rec = ctx_alloc(a->ctx, OUTBOX_REC_MAX)) == NULL) {
+		rc = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	wire_writer_init(&w, rec, OUTBOX_REC_MAX);
+	wire_writer_u8(&w, REC_VERSION);
+	wire_writer_u8(&w, kind);
+	wire_writer_lp16(&w, body, body_len, RELAY_MSG_BODY_MAX);
+	if ((rc = wire_writer_finish(&w, &rec_len)) != SOTTO_OK ||
+	    (rc = sql_prepare(a, "UPDATE outbox SET rec = ?2 WHERE id = ?1", &st)) != SOTTO_OK ||
+	    (rc = bind_ids(st, &id, 1)) != SOTTO_OK ||
+	    (rc = bind_sealed(a, st, 2, "outbox.rec", id, rec, rec_len)) != SOTTO_OK)
+		goto out;
+	rc = sql_done(st);
+out:
+	sqlite3_finalize(st);
+	wipe_free(a, rec, OUTBOX_REC_MAX);
+	return rc;
+}
+
+/* Decodes outbox.rec: kind and the body (borrowed from in). */
+static sotto_err outbox_rec_decode(const uint8_t *in, size_t len, uint8_t *kind,
+                                   const uint8_t **body, size_t *body_len)
+{
+	struct wire_reader r;
+
+	wire_reader_init(&r, in, len);
+	if (wire_reader_u8(&r) != REC_VERSION)
+		wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
+	*kind = wire_reader_u8(&r);
+	*body = wire_reader_lp16(&r, RELAY_MSG_BODY_MAX, body_len);
+	if (wire_reader_finish(&r) != SOTTO_OK || *kind < CLIENT_ENVELOPE_CONNECT ||
+	    *kind > CLIENT_ENVELOPE_LEAVE)
+		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	return SOTTO_OK;
+}
+
+sotto_err agent_outbox_head(struct client_agent *a, int64_t contact, int64_t *id, uint8_t *kind,
+                            uint8_t *body, size_t cap, size_t *body_len, int64_t *msg)
+{
+	sqlite3_stmt *st = NULL;
+	const uint8_t *b = NULL;
+	uint8_t *rec = NULL;
+	size_t rec_len = 0, n = 0;
+	sotto_err rc;
+	int src;
+
+	*id = 0;
+	*kind = 0;
+	*body_len = 0;
+	*msg = 0;
+	if ((rc = sql_prepare(a,
+	                      "SELECT id, msg, rec FROM outbox WHERE contact = ?1"
+	                      " ORDER BY id LIMIT 1",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &contact, 1)) != SOTTO_OK)
+		goto out;
+	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
+		goto out;
+	}
+	*id = sqlite3_column_int64(st, 0);
+	*msg = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
+	if ((rc = open_col(a, st, 2, "outbox.rec", *id, &rec, &rec_len)) != SOTTO_OK ||
+	    (rc = outbox_rec_decode(rec, rec_len, kind, &b, &n)) != SOTTO_OK)
+		goto out;
+	if (n > cap) {
+		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+		goto out;
+	}
+	memcpy(body, b, n);
+	*body_len = n;
+out:
+	wipe_free(a, rec, rec_len);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_outbox_remove(struct client_agent *a, int64_t id)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+
+	if ((rc = sql_prepare(a, "DELETE FROM outbox WHERE id = ?1", &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &id, 1)) == SOTTO_OK)
+		rc = sql_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_outbox_count(struct client_agent *a, int64_t contact, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	*n = 0;
+	if ((rc = sql_prepare(a, "SELECT count(*) FROM outbox WHERE contact = ?1", &st)) !=
+	    SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &contact, 1)) == SOTTO_OK) {
+		if ((src = sqlite3_step(st)) == SQLITE_ROW)
+			*n = (size_t)sqlite3_column_int64(st, 0);
+		else
+			rc = sql_err(src);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t keep_id, uint32_t keep,
+                            sotto_err reason, int64_t *msgs, size_t max, size_t *n_msgs)
+{
+	sqlite3_stmt *st = NULL;
+	const uint8_t *b = NULL;
+	uint8_t *rec = NULL;
+	size_t rec_len = 0, n = 0;
+	uint8_t kind = 0;
+	sotto_err rc;
+	int src;
+
+	*n_msgs = 0;
+	if ((rc = sql_prepare(a, "SELECT id, msg, rec FROM outbox WHERE contact = ?1 ORDER BY id",
+	                      &st)) != SOTTO_OK)
+		return rc;
+	if ((rc = bind_ids(st, &contact, 1)) != SOTTO_OK)
+		goto out;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		int64_t msg =
+		        sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
+		if ((rc = open_col(a, st, 2, "outbox.rec", id, &rec, &rec_len)) != SOTTO_OK ||
+		    (rc = outbox_rec_decode(rec, rec_len, &kind, &b, &n)) != SOTTO_OK)
+			goto out;
+		wipe_free(a, rec, rec_len);
+		rec = NULL;
+		if (id == keep_id || (keep & (1u << kind)) != 0)
+			continue;
+		if ((rc = agent_outbox_remove(a, id)) != SOTTO_OK)
+			goto out;
+		if (msg == 0)
+			continue;
+		if ((rc = agent_msg_advance(a, msg, CLIENT_AGENT_FAILED, reason, NULL)) != SOTTO_OK)
+			goto out;
+		if (*n_msgs < max)
+			msgs[*n_msgs] = msg;
+		(*n_msgs)++;
+	}
+	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+out:
+	wipe_free(a, rec, rec_len);
+	sqlite3_finalize(st);
+	return rc;
+}
