@@ -639,28 +639,29 @@ sotto_err client_agent_get_name(struct client_agent *a, char *out, size_t cap)
 
 /* ---- API: relays ---- */
 
+/* A relay address given to the API: refused while closing, else parsed into *addr. */
+static sotto_err relay_arg(const struct client_agent *a, const char *text, size_t len,
+                           struct net_addr *addr)
+{
+	if (a->is_closing)
+		return SOTTO_ERR_STATE;
+	return net_addr_parse(text, len, addr);
+}
+
 sotto_err client_agent_relay_add(struct client_agent *a, const char *text, size_t len)
 {
 	struct net_addr addr;
-	sotto_err rc;
+	sotto_err rc = relay_arg(a, text, len, &addr);
 
-	if (a->is_closing)
-		return SOTTO_ERR_STATE;
-	if ((rc = net_addr_parse(text, len, &addr)) != SOTTO_OK)
-		return rc;
-	return agent_relays_add(a, &addr);
+	return rc != SOTTO_OK ? rc : agent_relays_add(a, &addr);
 }
 
 sotto_err client_agent_relay_remove(struct client_agent *a, const char *text, size_t len)
 {
 	struct net_addr addr;
-	sotto_err rc;
+	sotto_err rc = relay_arg(a, text, len, &addr);
 
-	if (a->is_closing)
-		return SOTTO_ERR_STATE;
-	if ((rc = net_addr_parse(text, len, &addr)) != SOTTO_OK)
-		return rc;
-	return agent_relays_remove(a, &addr);
+	return rc != SOTTO_OK ? rc : agent_relays_remove(a, &addr);
 }
 
 sotto_err client_agent_relay_list(struct client_agent *a, client_agent_relay_fn *fn, void *user)
@@ -716,9 +717,29 @@ static size_t live_contacts(const struct client_agent *a)
 	return n;
 }
 
-static void op_start(struct client_agent *a, struct agent_contact *c, client_agent_done_fn *done,
-                     void *user)
+/*
+ * Whether one more contact fits; if so, info gets the relay of its
+ * receiving queue.
+ */
+static sotto_err contact_admit(struct client_agent *a, struct agent_info *info)
 {
+	sotto_err rc;
+
+	if (live_contacts(a) >= CLIENT_AGENT_CONTACTS_MAX ||
+	    a->n_contacts >= 2 * (size_t)CLIENT_AGENT_CONTACTS_MAX)
+		return SOTTO_ERR_BUSY;
+	if ((rc = agent_relays_pick(a, &info->rq_relay)) != SOTTO_OK)
+		return rc;
+	info->has_rq_relay = true;
+	return SOTTO_OK;
+}
+
+/* Starts the operation of the new contact c and reports its id (contact_id may be NULL). */
+static void op_start(struct client_agent *a, struct agent_contact *c, client_agent_done_fn *done,
+                     void *user, int64_t *contact_id)
+{
+	if (contact_id != NULL)
+		*contact_id = c->id;
 	c->has_op = true;
 	c->op_done = done;
 	c->op_user = user;
@@ -741,20 +762,14 @@ sotto_err client_agent_invite(struct client_agent *a, client_agent_done_fn *done
 		*contact_id = 0;
 	if (a->is_closing)
 		return SOTTO_ERR_STATE;
-	if (live_contacts(a) >= CLIENT_AGENT_CONTACTS_MAX ||
-	    a->n_contacts >= 2 * (size_t)CLIENT_AGENT_CONTACTS_MAX)
-		return SOTTO_ERR_BUSY;
-	if ((rc = agent_relays_pick(a, &info.rq_relay)) != SOTTO_OK)
+	if ((rc = contact_admit(a, &info)) != SOTTO_OK)
 		return rc;
-	info.has_rq_relay = true;
 	if ((rc = handshake_invite_new(a->ctx, &inv)) != SOTTO_OK ||
 	    (rc = handshake_inviter_serialize(inv, state, sizeof(state), &state_len)) != SOTTO_OK ||
 	    (rc = contact_create(a, CLIENT_AGENT_INVITING, &info, state, state_len, &c)) !=
 	            SOTTO_OK)
 		goto out;
-	if (contact_id != NULL)
-		*contact_id = c->id;
-	op_start(a, c, done, user);
+	op_start(a, c, done, user, contact_id);
 out:
 	handshake_inviter_free(inv);
 	sodium_memzero(state, sizeof(state));
@@ -793,20 +808,14 @@ sotto_err client_agent_connect(struct client_agent *a, const char *link, size_t 
 		return rc;
 	if (sid_is_known(a, l.queue.sid))
 		return SOTTO_ERR_USED;
-	if (live_contacts(a) >= CLIENT_AGENT_CONTACTS_MAX ||
-	    a->n_contacts >= 2 * (size_t)CLIENT_AGENT_CONTACTS_MAX)
-		return SOTTO_ERR_BUSY;
-	if ((rc = agent_relays_pick(a, &info.rq_relay)) != SOTTO_OK)
+	if ((rc = contact_admit(a, &info)) != SOTTO_OK)
 		return rc;
-	info.has_rq_relay = true;
 	info.has_sq = true;
 	info.sq = l.queue;
 	if ((rc = contact_create(a, CLIENT_AGENT_JOINING, &info, l.invitation.encoded,
 	                         l.invitation.encoded_len, &c)) != SOTTO_OK)
 		goto out;
-	if (contact_id != NULL)
-		*contact_id = c->id;
-	op_start(a, c, done, user);
+	op_start(a, c, done, user, contact_id);
 out:
 	agent_info_clear(&info);
 	return rc;

@@ -767,6 +767,19 @@ static sotto_err rcv_put(struct client_agent *a, struct agent_contact *c, const 
 	return agent_col_put(a, c->id, AGENT_COL_RCV, msg_id, RELAY_MSG_ID_LEN);
 }
 
+/*
+ * A message that did not open (err) is acknowledged and dropped; running
+ * out of memory is not the message's fault, so that one is tried again.
+ */
+static sotto_err drop_undecryptable(struct client_agent *a, struct agent_rx *rx, sotto_err err)
+{
+	if (err == SOTTO_ERR_NOMEM)
+		return err;
+	a->stats.n_undecryptable++;
+	rx->is_ack = true;
+	return SOTTO_OK;
+}
+
 /* The inviter's half of §5.3: a hello on our invitation's queue. */
 static sotto_err accept_tx(struct client_agent *a, struct agent_contact *c, struct agent_rx *rx,
                            const uint8_t *msg_id, const uint8_t *body, size_t len)
@@ -789,11 +802,7 @@ static sotto_err accept_tx(struct client_agent *a, struct agent_contact *c, stru
 	/* A hello that fails leaves the invitation pending: acknowledged and dropped. */
 	if ((rc = handshake_accept(inv, body, len, rx->pt, sizeof(rx->pt), &pt_len, &r)) !=
 	    SOTTO_OK) {
-		if (rc == SOTTO_ERR_NOMEM)
-			goto out; /* not the message's fault: tried again */
-		a->stats.n_undecryptable++;
-		rx->is_ack = true;
-		rc = SOTTO_OK;
+		rc = drop_undecryptable(a, rx, rc);
 		goto out;
 	}
 	if (client_envelope_parse(rx->pt, pt_len, &rx->env) != SOTTO_OK ||
@@ -906,11 +915,7 @@ static sotto_err receive_tx(struct client_agent *a, struct agent_contact *c, str
 		goto out;
 	/* A key used once (a re-sent outbox entry), tampering, garbage: dropped. */
 	if ((rc = ratchet_decrypt(r, body, len, rx->pt, sizeof(rx->pt), &pt_len)) != SOTTO_OK) {
-		if (rc == SOTTO_ERR_NOMEM)
-			goto out; /* not the message's fault: tried again */
-		a->stats.n_undecryptable++;
-		rx->is_ack = true;
-		rc = SOTTO_OK;
+		rc = drop_undecryptable(a, rx, rc);
 		goto out;
 	}
 	if (client_envelope_parse(rx->pt, pt_len, &rx->env) == SOTTO_OK &&

@@ -63,72 +63,93 @@ static const char *const col_name[] = {"hs", "ratchet", "rcv"};
 
 /* ---- SQL helpers ---- */
 
-static sotto_err sql_err(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_ROW:
-	case SQLITE_DONE: return SOTTO_OK;
-	case SQLITE_NOMEM: return SOTTO_ERR_NOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED: return SOTTO_ERR_BUSY;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-	case SQLITE_FORMAT:
-	case SQLITE_SCHEMA:
-	case SQLITE_MISMATCH: return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
-	case SQLITE_CONSTRAINT: return SOTTO_ERR_USED;
-	case SQLITE_IOERR:
-	case SQLITE_FULL:
-	case SQLITE_CANTOPEN:
-	case SQLITE_READONLY:
-	case SQLITE_PROTOCOL:
-	case SQLITE_PERM: return SOTTO_ERR_IO;
-	default: return SOTTO_ERR_INTERNAL;
-	}
-}
-
-static sotto_err sql_prepare(struct client_agent *a, const char *sql, sqlite3_stmt **st)
-{
-	int rc = sqlite3_prepare_v2(a->sql, sql, -1, st, NULL);
-
-	return rc == SQLITE_OK ? SOTTO_OK : sql_err(rc);
-}
-
-/* Steps a statement that returns no row. */
-static sotto_err sql_done(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	return rc == SQLITE_DONE ? SOTTO_OK : sql_err(rc);
-}
-
-static sotto_err sql_exec(struct client_agent *a, const char *sql)
-{
-	int rc = sqlite3_exec(a->sql, sql, NULL, NULL, NULL);
-
-	return rc == SQLITE_OK ? SOTTO_OK : sql_err(rc);
-}
-
 /* Binds i64 values to parameters 1..n. */
 static sotto_err bind_ids(sqlite3_stmt *st, const int64_t *v, int n)
 {
 	for (int i = 0; i < n; i++) {
 		int rc = sqlite3_bind_int64(st, i + 1, v[i]);
 		if (rc != SQLITE_OK)
-			return sql_err(rc);
+			return store_db_err(rc);
 	}
 	return SOTTO_OK;
 }
 
+/* Prepares sql with v[0 .. n) bound to parameters 1..n; the caller finalizes *st. */
+static sotto_err sql_prepare_ids(struct client_agent *a, const char *sql, const int64_t *v, int n,
+                                 sqlite3_stmt **st)
+{
+	sotto_err rc = store_db_prepare(a->db, sql, st);
+
+	return rc != SOTTO_OK ? rc : bind_ids(*st, v, n);
+}
+
+/* Steps st to its next row; SOTTO_ERR_NOT_FOUND when there is none. */
+static sotto_err sql_row(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return SOTTO_OK;
+	return rc == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : store_db_err(rc);
+}
+
+/*
+ * Prepares the query sql with v[0 .. n) bound and steps it to its first row,
+ * on which *st stays (the caller finalizes it, whatever the result).
+ * SOTTO_ERR_NOT_FOUND when it has no row.
+ */
+static sotto_err sql_first(struct client_agent *a, const char *sql, const int64_t *v, int n,
+                           sqlite3_stmt **st)
+{
+	sotto_err rc = sql_prepare_ids(a, sql, v, n, st);
+
+	return rc != SOTTO_OK ? rc : sql_row(*st);
+}
+
+/* Runs sql, which returns no row, with v[0 .. n) bound to parameters 1..n. */
+static sotto_err sql_run(struct client_agent *a, const char *sql, const int64_t *v, int n)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+
+	if ((rc = sql_prepare_ids(a, sql, v, n, &st)) == SOTTO_OK)
+		rc = store_db_step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* sql_run() for an INSERT; *id gets the new row's id (0 on failure). */
+static sotto_err sql_insert(struct client_agent *a, const char *sql, const int64_t *v, int n,
+                            int64_t *id)
+{
+	sotto_err rc = sql_run(a, sql, v, n);
+
+	*id = rc == SOTTO_OK ? sqlite3_last_insert_rowid(a->sql) : 0;
+	return rc;
+}
+
+/* Runs a one-row query with v[0 .. n) bound; *out gets its integer column 0. */
+static sotto_err sql_int(struct client_agent *a, const char *sql, const int64_t *v, int n,
+                         int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+
+	*out = 0;
+	if ((rc = sql_first(a, sql, v, n, &st)) == SOTTO_OK)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 sotto_err agent_tx_begin(struct client_agent *a)
 {
-	return sql_exec(a, "BEGIN IMMEDIATE");
+	return store_db_exec(a->db, "BEGIN IMMEDIATE");
 }
 
 sotto_err agent_tx_commit(struct client_agent *a)
 {
-	sotto_err rc = sql_exec(a, "COMMIT");
+	sotto_err rc = store_db_exec(a->db, "COMMIT");
 
 	if (rc != SOTTO_OK)
 		agent_tx_rollback(a);
@@ -175,7 +196,7 @@ static sotto_err bind_sealed(struct client_agent *a, sqlite3_stmt *st, int i, co
 		goto out;
 	/* SQLITE_TRANSIENT: SQLite copies the (sealed) bytes, so ours can go now. */
 	src = sqlite3_bind_blob(st, i, blob, (int)blob_len, SQLITE_TRANSIENT);
-	rc = src == SQLITE_OK ? SOTTO_OK : sql_err(src);
+	rc = src == SQLITE_OK ? SOTTO_OK : store_db_err(src);
 out:
 	ctx_free(a->ctx, blob);
 	return rc;
@@ -216,6 +237,30 @@ static sotto_err open_col(struct client_agent *a, sqlite3_stmt *st, int col, con
 	}
 	*out = buf;
 	return SOTTO_OK;
+}
+
+/*
+ * Runs sql, an "UPDATE <t> SET <c> = ?2 WHERE id = ?1", with pt sealed for
+ * (table, id) as the new value; pt NULL sets the column to NULL.
+ */
+static sotto_err sql_put_sealed(struct client_agent *a, const char *sql, const char *table,
+                                int64_t id, const uint8_t *pt, size_t pt_len)
+{
+	sqlite3_stmt *st = NULL;
+	sotto_err rc;
+	int src;
+
+	if ((rc = sql_prepare_ids(a, sql, &id, 1, &st)) != SOTTO_OK)
+		goto out;
+	if (pt != NULL)
+		rc = bind_sealed(a, st, 2, table, id, pt, pt_len);
+	else if ((src = sqlite3_bind_null(st, 2)) != SQLITE_OK)
+		rc = store_db_err(src);
+	if (rc == SOTTO_OK)
+		rc = store_db_step_done(st);
+out:
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* ---- meta ---- */
@@ -320,7 +365,8 @@ static sotto_err relays_find(struct client_agent *a, const struct net_addr *addr
 
 	*id = 0;
 	*n = 0;
-	if ((rc = sql_prepare(a, "SELECT id, addr FROM relays ORDER BY id", &st)) != SOTTO_OK)
+	if ((rc = store_db_prepare(a->db, "SELECT id, addr FROM relays ORDER BY id", &st)) !=
+	    SOTTO_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = relay_row(a, st, &cur)) != SOTTO_OK)
@@ -329,7 +375,7 @@ static sotto_err relays_find(struct client_agent *a, const struct net_addr *addr
 			*id = sqlite3_column_int64(st, 0);
 		(*n)++;
 	}
-	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+	rc = src == SQLITE_DONE ? SOTTO_OK : store_db_err(src);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -338,7 +384,6 @@ out:
 sotto_err agent_relays_add(struct client_agent *a, const struct net_addr *addr)
 {
 	char text[ADDR_TEXT_CAP];
-	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 	size_t n = 0;
 	sotto_err rc;
@@ -357,23 +402,13 @@ sotto_err agent_relays_add(struct client_agent *a, const struct net_addr *addr)
 		rc = SOTTO_ERR_BUSY;
 		goto out;
 	}
-	if ((rc = sql_prepare(a, "INSERT INTO relays(addr) VALUES (x'')", &st)) != SOTTO_OK ||
-	    (rc = sql_done(st)) != SOTTO_OK)
-		goto out;
-	sqlite3_finalize(st);
-	st = NULL;
-	id = sqlite3_last_insert_rowid(a->sql);
-	if ((rc = sql_prepare(a, "UPDATE relays SET addr = ?2 WHERE id = ?1", &st)) != SOTTO_OK ||
-	    (rc = bind_ids(st, &id, 1)) != SOTTO_OK ||
-	    (rc = bind_sealed(a, st, 2, "relays.addr", id, (const uint8_t *)text, strlen(text))) !=
+	if ((rc = sql_insert(a, "INSERT INTO relays(addr) VALUES (x'')", NULL, 0, &id)) !=
 	            SOTTO_OK ||
-	    (rc = sql_done(st)) != SOTTO_OK)
+	    (rc = sql_put_sealed(a, "UPDATE relays SET addr = ?2 WHERE id = ?1", "relays.addr", id,
+	                         (const uint8_t *)text, strlen(text))) != SOTTO_OK)
 		goto out;
-	sqlite3_finalize(st);
-	st = NULL;
 	rc = agent_tx_commit(a);
 out:
-	sqlite3_finalize(st);
 	if (rc != SOTTO_OK)
 		agent_tx_rollback(a);
 	return rc;
@@ -381,7 +416,6 @@ out:
 
 sotto_err agent_relays_remove(struct client_agent *a, const struct net_addr *addr)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 	size_t n = 0;
 	sotto_err rc;
@@ -394,14 +428,10 @@ sotto_err agent_relays_remove(struct client_agent *a, const struct net_addr *add
 		rc = SOTTO_ERR_NOT_FOUND;
 		goto out;
 	}
-	if ((rc = sql_prepare(a, "DELETE FROM relays WHERE id = ?1", &st)) != SOTTO_OK ||
-	    (rc = bind_ids(st, &id, 1)) != SOTTO_OK || (rc = sql_done(st)) != SOTTO_OK)
+	if ((rc = sql_run(a, "DELETE FROM relays WHERE id = ?1", &id, 1)) != SOTTO_OK)
 		goto out;
-	sqlite3_finalize(st);
-	st = NULL;
 	rc = agent_tx_commit(a);
 out:
-	sqlite3_finalize(st);
 	if (rc != SOTTO_OK)
 		agent_tx_rollback(a);
 	return rc;
@@ -415,7 +445,8 @@ sotto_err agent_relays_list(struct client_agent *a, client_agent_relay_fn *fn, v
 	sotto_err rc;
 	int src;
 
-	if ((rc = sql_prepare(a, "SELECT id, addr FROM relays ORDER BY id", &st)) != SOTTO_OK)
+	if ((rc = store_db_prepare(a->db, "SELECT id, addr FROM relays ORDER BY id", &st)) !=
+	    SOTTO_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = relay_row(a, st, &addr)) != SOTTO_OK ||
@@ -423,7 +454,7 @@ sotto_err agent_relays_list(struct client_agent *a, client_agent_relay_fn *fn, v
 			goto out;
 		fn(user, text);
 	}
-	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+	rc = src == SQLITE_DONE ? SOTTO_OK : store_db_err(src);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -446,36 +477,18 @@ static size_t random_below(struct client_agent *a, size_t n)
 sotto_err agent_relays_pick(struct client_agent *a, struct net_addr *out)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t n = 0;
-	size_t pick;
+	int64_t n = 0, pick;
 	sotto_err rc;
-	int src;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = sql_prepare(a, "SELECT count(*) FROM relays", &st)) != SOTTO_OK)
+	if ((rc = sql_int(a, "SELECT count(*) FROM relays", NULL, 0, &n)) != SOTTO_OK)
 		return rc;
-	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = sql_err(src);
-		goto out;
-	}
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (n <= 0) {
-		rc = SOTTO_ERR_NOT_FOUND;
-		goto out;
-	}
-	pick = random_below(a, (size_t)n);
-	if ((rc = sql_prepare(a, "SELECT id, addr FROM relays ORDER BY id LIMIT 1 OFFSET ?1",
-	                      &st)) != SOTTO_OK)
-		goto out;
-	if ((src = sqlite3_bind_int64(st, 1, (int64_t)pick)) != SQLITE_OK ||
-	    (src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
-		goto out;
-	}
-	rc = relay_row(a, st, out);
-out:
+	if (n <= 0)
+		return SOTTO_ERR_NOT_FOUND;
+	pick = (int64_t)random_below(a, (size_t)n);
+	if ((rc = sql_first(a, "SELECT id, addr FROM relays ORDER BY id LIMIT 1 OFFSET ?1", &pick,
+	                    1, &st)) == SOTTO_OK)
+		rc = relay_row(a, st, out);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -618,49 +631,26 @@ static sotto_err info_decode(const uint8_t *in, size_t len, struct agent_info *o
 	return SOTTO_OK;
 }
 
-/* Binds info, sealed for id, as parameter i. */
-static sotto_err bind_info(struct client_agent *a, sqlite3_stmt *st, int i, int64_t id,
-                           const struct agent_info *info)
+sotto_err agent_contact_insert(struct client_agent *a, uint8_t state, uint32_t flags, int64_t *id)
+{
+	int64_t v[2] = {state, flags};
+
+	return sql_insert(a, "INSERT INTO contacts(state, flags, info) VALUES (?1, ?2, x'')", v, 2,
+	                  id);
+}
+
+sotto_err agent_info_save(struct client_agent *a, int64_t id, const struct agent_info *info)
 {
 	uint8_t buf[INFO_MAX];
 	size_t len = 0;
 	sotto_err rc;
 
-	if ((rc = info_encode(info, buf, sizeof(buf), &len)) == SOTTO_OK)
-		rc = bind_sealed(a, st, i, "contacts.info", id, buf, len);
-	sodium_memzero(buf, sizeof(buf));
-	return rc;
-}
-
-sotto_err agent_contact_insert(struct client_agent *a, uint8_t state, uint32_t flags, int64_t *id)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t v[2] = {state, flags};
-	sotto_err rc;
-
-	*id = 0;
-	if ((rc = sql_prepare(a, "INSERT INTO contacts(state, flags, info) VALUES (?1, ?2, x'')",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, v, 2)) == SOTTO_OK && (rc = sql_done(st)) == SOTTO_OK)
-		*id = sqlite3_last_insert_rowid(a->sql);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-sotto_err agent_info_save(struct client_agent *a, int64_t id, const struct agent_info *info)
-{
-	sqlite3_stmt *st = NULL;
-	sotto_err rc;
-
-	if ((rc = sql_prepare(a, "UPDATE contacts SET info = ?2 WHERE id = ?1", &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &id, 1)) == SOTTO_OK &&
-	    (rc = bind_info(a, st, 2, id, info)) == SOTTO_OK)
-		rc = sql_done(st);
-	if (rc == SOTTO_OK && sqlite3_changes(a->sql) != 1)
+	if ((rc = info_encode(info, buf, sizeof(buf), &len)) == SOTTO_OK &&
+	    (rc = sql_put_sealed(a, "UPDATE contacts SET info = ?2 WHERE id = ?1", "contacts.info",
+	                         id, buf, len)) == SOTTO_OK &&
+	    sqlite3_changes(a->sql) != 1)
 		rc = SOTTO_ERR_NOT_FOUND;
-	sqlite3_finalize(st);
+	sodium_memzero(buf, sizeof(buf));
 	return rc;
 }
 
@@ -683,49 +673,24 @@ sotto_err agent_info_load(struct client_agent *a, int64_t id, struct agent_info 
 {
 	sqlite3_stmt *st = NULL;
 	sotto_err rc;
-	int src;
 
 	memset(info, 0, sizeof(*info));
-	if ((rc = sql_prepare(a, "SELECT info FROM contacts WHERE id = ?1", &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
-		goto out;
-	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
-		goto out;
-	}
-	rc = info_from_row(a, st, 0, id, info);
-out:
+	if ((rc = sql_first(a, "SELECT info FROM contacts WHERE id = ?1", &id, 1, &st)) == SOTTO_OK)
+		rc = info_from_row(a, st, 0, id, info);
 	sqlite3_finalize(st);
 	return rc;
 }
 
 sotto_err agent_contact_set(struct client_agent *a, int64_t id, uint8_t state, uint32_t flags)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t v[3] = {id, state, flags};
-	sotto_err rc;
 
-	if ((rc = sql_prepare(a, "UPDATE contacts SET state = ?2, flags = ?3 WHERE id = ?1",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, v, 3)) == SOTTO_OK)
-		rc = sql_done(st);
-	sqlite3_finalize(st);
-	return rc;
+	return sql_run(a, "UPDATE contacts SET state = ?2, flags = ?3 WHERE id = ?1", v, 3);
 }
 
 sotto_err agent_contact_remove(struct client_agent *a, int64_t id)
 {
-	sqlite3_stmt *st = NULL;
-	sotto_err rc;
-
-	if ((rc = sql_prepare(a, "DELETE FROM contacts WHERE id = ?1", &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &id, 1)) == SOTTO_OK)
-		rc = sql_done(st);
-	sqlite3_finalize(st);
-	return rc;
+	return sql_run(a, "DELETE FROM contacts WHERE id = ?1", &id, 1);
 }
 
 sotto_err agent_col_get(struct client_agent *a, int64_t id, enum agent_col col, uint8_t **out,
@@ -734,21 +699,12 @@ sotto_err agent_col_get(struct client_agent *a, int64_t id, enum agent_col col, 
 	char sql[64];
 	sqlite3_stmt *st = NULL;
 	sotto_err rc;
-	int src;
 
 	*out = NULL;
 	*len = 0;
 	snprintf(sql, sizeof(sql), "SELECT %s FROM contacts WHERE id = ?1", col_name[col]);
-	if ((rc = sql_prepare(a, sql, &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
-		goto out;
-	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
-		goto out;
-	}
-	rc = open_col(a, st, 0, col_table[col], id, out, len);
-out:
+	if ((rc = sql_first(a, sql, &id, 1, &st)) == SOTTO_OK)
+		rc = open_col(a, st, 0, col_table[col], id, out, len);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -757,24 +713,9 @@ sotto_err agent_col_put(struct client_agent *a, int64_t id, enum agent_col col, 
                         size_t len)
 {
 	char sql[64];
-	sqlite3_stmt *st = NULL;
-	sotto_err rc;
-	int src;
 
 	snprintf(sql, sizeof(sql), "UPDATE contacts SET %s = ?2 WHERE id = ?1", col_name[col]);
-	if ((rc = sql_prepare(a, sql, &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
-		goto out;
-	if (data != NULL)
-		rc = bind_sealed(a, st, 2, col_table[col], id, data, len);
-	else if ((src = sqlite3_bind_null(st, 2)) != SQLITE_OK)
-		rc = sql_err(src);
-	if (rc == SOTTO_OK)
-		rc = sql_done(st);
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return sql_put_sealed(a, sql, col_table[col], id, data, len);
 }
 
 sotto_err agent_ratchet_load(struct client_agent *a, int64_t id, struct ratchet **out)
@@ -813,8 +754,8 @@ sotto_err agent_contacts_load(struct client_agent *a, agent_row_fn *fn)
 	int src;
 
 	memset(&info, 0, sizeof(info));
-	if ((rc = sql_prepare(a, "SELECT id, state, flags, info FROM contacts ORDER BY id", &st)) !=
-	    SOTTO_OK)
+	if ((rc = store_db_prepare(a->db, "SELECT id, state, flags, info FROM contacts ORDER BY id",
+	                           &st)) != SOTTO_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
@@ -830,7 +771,7 @@ sotto_err agent_contacts_load(struct client_agent *a, agent_row_fn *fn)
 			goto out;
 		agent_info_clear(&info);
 	}
-	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+	rc = src == SQLITE_DONE ? SOTTO_OK : store_db_err(src);
 out:
 	agent_info_clear(&info);
 	sqlite3_finalize(st);
@@ -883,34 +824,45 @@ static sotto_err msg_rec_decode(const uint8_t *in, size_t len, uint8_t msg_id[CL
 	return SOTTO_OK;
 }
 
+/*
+ * Prepares sql with v[0 .. n) bound to parameters 1..n and, as parameter
+ * n + 1, the tag of (v[0], v[1], msg_id): v starts with the contact and the
+ * direction. The caller finalizes *st.
+ */
+static sotto_err sql_prepare_tagged(struct client_agent *a, const char *sql, const int64_t *v,
+                                    int n, const uint8_t msg_id[static CLIENT_MSG_ID_LEN],
+                                    sqlite3_stmt **st)
+{
+	uint8_t tag[TAG_LEN];
+	sotto_err rc;
+	int src;
+
+	*st = NULL;
+	if ((rc = agent_msg_tag(a, v[0], (uint8_t)v[1], msg_id, tag)) != SOTTO_OK ||
+	    (rc = sql_prepare_ids(a, sql, v, n, st)) != SOTTO_OK)
+		return rc;
+	/* SQLITE_TRANSIENT: SQLite keeps a copy, as tag dies with this frame. */
+	src = sqlite3_bind_blob(*st, n + 1, tag, sizeof(tag), SQLITE_TRANSIENT);
+	return src == SQLITE_OK ? SOTTO_OK : store_db_err(src);
+}
+
 sotto_err agent_msg_add(struct client_agent *a, int64_t contact, uint8_t dir, uint8_t status,
                         bool rcpt, const uint8_t msg_id[static CLIENT_MSG_ID_LEN],
                         uint64_t sent_at_ms, uint64_t time_ms, const uint8_t *text, size_t text_len,
                         int64_t *id)
 {
 	int64_t v[5] = {contact, dir, status, SOTTO_OK, rcpt ? 1 : 0};
-	uint8_t tag[TAG_LEN];
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
 	sqlite3_stmt *st = NULL;
 	sotto_err rc;
-	int src;
 
 	*id = 0;
-	if ((rc = agent_msg_tag(a, contact, dir, msg_id, tag)) != SOTTO_OK)
-		return rc;
-	if ((rc = sql_prepare(a,
-	                      "INSERT INTO messages(contact, dir, status, reason, rcpt, tag, rec)"
-	                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'')",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, v, 5)) != SOTTO_OK)
-		goto out;
-	if ((src = sqlite3_bind_blob(st, 6, tag, sizeof(tag), SQLITE_STATIC)) != SQLITE_OK) {
-		rc = sql_err(src);
-		goto out;
-	}
-	if ((rc = sql_done(st)) != SOTTO_OK)
+	if ((rc = sql_prepare_tagged(a,
+	                             "INSERT INTO messages(contact, dir, status, reason, rcpt,"
+	                             " tag, rec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'')",
+	                             v, 5, msg_id, &st)) != SOTTO_OK ||
+	    (rc = store_db_step_done(st)) != SOTTO_OK)
 		goto out; /* SOTTO_ERR_USED: the unique tag, a duplicate */
 	*id = sqlite3_last_insert_rowid(a->sql);
 	sqlite3_finalize(st);
@@ -920,12 +872,10 @@ sotto_err agent_msg_add(struct client_agent *a, int64_t contact, uint8_t dir, ui
 		goto out;
 	}
 	if ((rc = msg_rec_encode(msg_id, sent_at_ms, time_ms, text, text_len, rec, MSG_REC_MAX,
-	                         &rec_len)) != SOTTO_OK ||
-	    (rc = sql_prepare(a, "UPDATE messages SET rec = ?2 WHERE id = ?1", &st)) != SOTTO_OK ||
-	    (rc = bind_ids(st, id, 1)) != SOTTO_OK ||
-	    (rc = bind_sealed(a, st, 2, "messages.rec", *id, rec, rec_len)) != SOTTO_OK)
+	                         &rec_len)) != SOTTO_OK)
 		goto out;
-	rc = sql_done(st);
+	rc = sql_put_sealed(a, "UPDATE messages SET rec = ?2 WHERE id = ?1", "messages.rec", *id,
+	                    rec, rec_len);
 out:
 	sqlite3_finalize(st);
 	wipe_free(a, rec, MSG_REC_MAX);
@@ -939,30 +889,19 @@ sotto_err agent_msg_find(struct client_agent *a, int64_t contact, uint8_t dir,
                          uint8_t *status)
 {
 	int64_t v[2] = {contact, dir};
-	uint8_t tag[TAG_LEN];
 	sqlite3_stmt *st = NULL;
 	sotto_err rc;
-	int src;
 
 	*id = 0;
 	*status = 0;
-	if ((rc = agent_msg_tag(a, contact, dir, msg_id, tag)) != SOTTO_OK)
-		return rc;
-	if ((rc = sql_prepare(a,
-	                      "SELECT id, status FROM messages"
-	                      " WHERE contact = ?1 AND dir = ?2 AND tag = ?3",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, v, 2)) != SOTTO_OK)
-		goto out;
-	if ((src = sqlite3_bind_blob(st, 3, tag, sizeof(tag), SQLITE_STATIC)) != SQLITE_OK ||
-	    (src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
-		goto out;
+	if ((rc = sql_prepare_tagged(a,
+	                             "SELECT id, status FROM messages"
+	                             " WHERE contact = ?1 AND dir = ?2 AND tag = ?3",
+	                             v, 2, msg_id, &st)) == SOTTO_OK &&
+	    (rc = sql_row(st)) == SOTTO_OK) {
+		*id = sqlite3_column_int64(st, 0);
+		*status = (uint8_t)sqlite3_column_int64(st, 1);
 	}
-	*id = sqlite3_column_int64(st, 0);
-	*status = (uint8_t)sqlite3_column_int64(st, 1);
-out:
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -971,50 +910,37 @@ sotto_err agent_msg_advance(struct client_agent *a, int64_t id, uint8_t status, 
                             bool *changed)
 {
 	int64_t v[3] = {id, status, reason};
-	sqlite3_stmt *st = NULL;
 	sotto_err rc;
 
 	if (changed != NULL)
 		*changed = false;
-	if ((rc = sql_prepare(a,
-	                      "UPDATE messages SET status = ?2, reason = ?3 WHERE id = ?1"
-	                      " AND status IN (1, 2) AND status < ?2",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, v, 3)) == SOTTO_OK)
-		rc = sql_done(st);
+	rc = sql_run(a,
+	             "UPDATE messages SET status = ?2, reason = ?3 WHERE id = ?1"
+	             " AND status IN (1, 2) AND status < ?2",
+	             v, 3);
 	if (rc == SOTTO_OK && changed != NULL)
 		*changed = sqlite3_changes(a->sql) > 0;
-	sqlite3_finalize(st);
 	return rc;
 }
 
 sotto_err agent_msg_count_receipts(struct client_agent *a, int64_t contact, size_t max, size_t *n)
 {
 	int64_t v[2] = {contact, (int64_t)max};
-	sqlite3_stmt *st = NULL;
+	int64_t count = 0;
 	sotto_err rc;
-	int src;
 
-	*n = 0;
-	if ((rc = sql_prepare(a,
-	                      "SELECT count(*) FROM (SELECT 1 FROM messages"
-	                      " WHERE contact = ?1 AND rcpt = 1 LIMIT ?2)",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, v, 2)) == SOTTO_OK) {
-		if ((src = sqlite3_step(st)) == SQLITE_ROW)
-			*n = (size_t)sqlite3_column_int64(st, 0);
-		else
-			rc = sql_err(src);
-	}
-	sqlite3_finalize(st);
+	rc = sql_int(a,
+	             "SELECT count(*) FROM (SELECT 1 FROM messages"
+	             " WHERE contact = ?1 AND rcpt = 1 LIMIT ?2)",
+	             v, 2, &count);
+	*n = (size_t)count;
 	return rc;
 }
 
 sotto_err agent_msg_take_receipts(struct client_agent *a, int64_t contact,
                                   uint8_t ids[][CLIENT_MSG_ID_LEN], size_t max, size_t *n)
 {
+	int64_t v[2] = {contact, (int64_t)max};
 	sqlite3_stmt *st = NULL, *up = NULL;
 	struct client_agent_msg m;
 	uint8_t *rec = NULL;
@@ -1023,17 +949,13 @@ sotto_err agent_msg_take_receipts(struct client_agent *a, int64_t contact,
 	int src;
 
 	*n = 0;
-	if ((rc = sql_prepare(a,
-	                      "SELECT id, rec FROM messages WHERE contact = ?1 AND rcpt = 1"
-	                      " ORDER BY id LIMIT ?2",
-	                      &st)) != SOTTO_OK ||
-	    (rc = sql_prepare(a, "UPDATE messages SET rcpt = 0 WHERE id = ?1", &up)) != SOTTO_OK)
+	if ((rc = sql_prepare_ids(a,
+	                          "SELECT id, rec FROM messages WHERE contact = ?1 AND rcpt = 1"
+	                          " ORDER BY id LIMIT ?2",
+	                          v, 2, &st)) != SOTTO_OK ||
+	    (rc = store_db_prepare(a->db, "UPDATE messages SET rcpt = 0 WHERE id = ?1", &up)) !=
+	            SOTTO_OK)
 		goto out;
-	if ((src = sqlite3_bind_int64(st, 1, contact)) != SQLITE_OK ||
-	    (src = sqlite3_bind_int64(st, 2, (int64_t)max)) != SQLITE_OK) {
-		rc = sql_err(src);
-		goto out;
-	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		memset(&m, 0, sizeof(m));
@@ -1042,12 +964,13 @@ sotto_err agent_msg_take_receipts(struct client_agent *a, int64_t contact,
 			goto out;
 		wipe_free(a, rec, rec_len);
 		rec = NULL;
-		if ((rc = bind_ids(up, &id, 1)) != SOTTO_OK || (rc = sql_done(up)) != SOTTO_OK)
+		if ((rc = bind_ids(up, &id, 1)) != SOTTO_OK ||
+		    (rc = store_db_step_done(up)) != SOTTO_OK)
 			goto out;
 		sqlite3_reset(up);
 		(*n)++;
 	}
-	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+	rc = src == SQLITE_DONE ? SOTTO_OK : store_db_err(src);
 out:
 	wipe_free(a, rec, rec_len);
 	sqlite3_finalize(st);
@@ -1057,15 +980,7 @@ out:
 
 sotto_err agent_msg_purge(struct client_agent *a, int64_t contact)
 {
-	sqlite3_stmt *st = NULL;
-	sotto_err rc;
-
-	if ((rc = sql_prepare(a, "DELETE FROM messages WHERE contact = ?1", &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &contact, 1)) == SOTTO_OK)
-		rc = sql_done(st);
-	sqlite3_finalize(st);
-	return rc;
+	return sql_run(a, "DELETE FROM messages WHERE contact = ?1", &contact, 1);
 }
 
 sotto_err agent_msg_list(struct client_agent *a, int64_t contact, int64_t before, size_t limit,
@@ -1080,13 +995,11 @@ sotto_err agent_msg_list(struct client_agent *a, int64_t contact, int64_t before
 	sotto_err rc;
 	int src;
 
-	if ((rc = sql_prepare(a,
-	                      "SELECT id, dir, status, reason, rec FROM"
-	                      " (SELECT * FROM messages WHERE contact = ?1 AND id < ?2"
-	                      " ORDER BY id DESC LIMIT ?3) ORDER BY id",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, v, 3)) != SOTTO_OK)
+	if ((rc = sql_prepare_ids(a,
+	                          "SELECT id, dir, status, reason, rec FROM"
+	                          " (SELECT * FROM messages WHERE contact = ?1 AND id < ?2"
+	                          " ORDER BY id DESC LIMIT ?3) ORDER BY id",
+	                          v, 3, &st)) != SOTTO_OK)
 		goto out;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&m, 0, sizeof(m));
@@ -1102,7 +1015,7 @@ sotto_err agent_msg_list(struct client_agent *a, int64_t contact, int64_t before
 		wipe_free(a, rec, rec_len);
 		rec = NULL;
 	}
-	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+	rc = src == SQLITE_DONE ? SOTTO_OK : store_db_err(src);
 out:
 	wipe_free(a, rec, rec_len);
 	sqlite3_finalize(st);
@@ -1117,17 +1030,10 @@ sotto_err agent_msg_envelope_id(struct client_agent *a, int64_t id,
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
 	sotto_err rc;
-	int src;
 
 	memset(out, 0, CLIENT_MSG_ID_LEN);
-	if ((rc = sql_prepare(a, "SELECT rec FROM messages WHERE id = ?1", &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &id, 1)) != SOTTO_OK)
+	if ((rc = sql_first(a, "SELECT rec FROM messages WHERE id = ?1", &id, 1, &st)) != SOTTO_OK)
 		goto out;
-	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
-		goto out;
-	}
 	memset(&m, 0, sizeof(m));
 	if ((rc = open_col(a, st, 0, "messages.rec", id, &rec, &rec_len)) == SOTTO_OK)
 		rc = msg_rec_decode(rec, rec_len, out, &m);
@@ -1142,44 +1048,28 @@ out:
 sotto_err agent_outbox_add(struct client_agent *a, int64_t contact, int64_t msg, uint8_t kind,
                            const uint8_t *body, size_t body_len)
 {
+	int64_t v[2] = {contact, msg};
 	struct wire_writer w;
-	sqlite3_stmt *st = NULL;
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
-	int64_t id;
+	int64_t id = 0;
 	sotto_err rc;
-	int src;
 
-	if ((rc = sql_prepare(a, "INSERT INTO outbox(contact, msg, rec) VALUES (?1, ?2, x'')",
-	                      &st)) != SOTTO_OK)
+	/* msg 0 (an envelope that is not one of our messages) is stored as NULL. */
+	if ((rc = sql_insert(a,
+	                     "INSERT INTO outbox(contact, msg, rec)"
+	                     " VALUES (?1, nullif(?2, 0), x'')",
+	                     v, 2, &id)) != SOTTO_OK)
 		return rc;
-	if ((src = sqlite3_bind_int64(st, 1, contact)) != SQLITE_OK ||
-	    (src = msg != 0 ? sqlite3_bind_int64(st, 2, msg) : sqlite3_bind_null(st, 2)) !=
-	            SQLITE_OK) {
-		rc = sql_err(src);
-		goto out;
-	}
-	if ((rc = sql_done(st)) != SOTTO_OK)
-		goto out;
-	id = sqlite3_last_insert_rowid(a->sql);
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((rec = ctx_alloc(a->ctx, OUTBOX_REC_MAX)) == NULL) {
-		rc = SOTTO_ERR_NOMEM;
-		goto out;
-	}
+	if ((rec = ctx_alloc(a->ctx, OUTBOX_REC_MAX)) == NULL)
+		return SOTTO_ERR_NOMEM;
 	wire_writer_init(&w, rec, OUTBOX_REC_MAX);
 	wire_writer_u8(&w, REC_VERSION);
 	wire_writer_u8(&w, kind);
 	wire_writer_lp16(&w, body, body_len, RELAY_MSG_BODY_MAX);
-	if ((rc = wire_writer_finish(&w, &rec_len)) != SOTTO_OK ||
-	    (rc = sql_prepare(a, "UPDATE outbox SET rec = ?2 WHERE id = ?1", &st)) != SOTTO_OK ||
-	    (rc = bind_ids(st, &id, 1)) != SOTTO_OK ||
-	    (rc = bind_sealed(a, st, 2, "outbox.rec", id, rec, rec_len)) != SOTTO_OK)
-		goto out;
-	rc = sql_done(st);
-out:
-	sqlite3_finalize(st);
+	if ((rc = wire_writer_finish(&w, &rec_len)) == SOTTO_OK)
+		rc = sql_put_sealed(a, "UPDATE outbox SET rec = ?2 WHERE id = ?1", "outbox.rec", id,
+		                    rec, rec_len);
 	wipe_free(a, rec, OUTBOX_REC_MAX);
 	return rc;
 }
@@ -1209,23 +1099,16 @@ sotto_err agent_outbox_head(struct client_agent *a, int64_t contact, int64_t *id
 	uint8_t *rec = NULL;
 	size_t rec_len = 0, n = 0;
 	sotto_err rc;
-	int src;
 
 	*id = 0;
 	*kind = 0;
 	*body_len = 0;
 	*msg = 0;
-	if ((rc = sql_prepare(a,
-	                      "SELECT id, msg, rec FROM outbox WHERE contact = ?1"
-	                      " ORDER BY id LIMIT 1",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &contact, 1)) != SOTTO_OK)
+	if ((rc = sql_first(a,
+	                    "SELECT id, msg, rec FROM outbox WHERE contact = ?1"
+	                    " ORDER BY id LIMIT 1",
+	                    &contact, 1, &st)) != SOTTO_OK)
 		goto out;
-	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? SOTTO_ERR_NOT_FOUND : sql_err(src);
-		goto out;
-	}
 	*id = sqlite3_column_int64(st, 0);
 	*msg = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
 	if ((rc = open_col(a, st, 2, "outbox.rec", *id, &rec, &rec_len)) != SOTTO_OK ||
@@ -1245,34 +1128,16 @@ out:
 
 sotto_err agent_outbox_remove(struct client_agent *a, int64_t id)
 {
-	sqlite3_stmt *st = NULL;
-	sotto_err rc;
-
-	if ((rc = sql_prepare(a, "DELETE FROM outbox WHERE id = ?1", &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &id, 1)) == SOTTO_OK)
-		rc = sql_done(st);
-	sqlite3_finalize(st);
-	return rc;
+	return sql_run(a, "DELETE FROM outbox WHERE id = ?1", &id, 1);
 }
 
 sotto_err agent_outbox_count(struct client_agent *a, int64_t contact, size_t *n)
 {
-	sqlite3_stmt *st = NULL;
-	sotto_err rc;
-	int src;
+	int64_t count = 0;
+	sotto_err rc =
+	        sql_int(a, "SELECT count(*) FROM outbox WHERE contact = ?1", &contact, 1, &count);
 
-	*n = 0;
-	if ((rc = sql_prepare(a, "SELECT count(*) FROM outbox WHERE contact = ?1", &st)) !=
-	    SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &contact, 1)) == SOTTO_OK) {
-		if ((src = sqlite3_step(st)) == SQLITE_ROW)
-			*n = (size_t)sqlite3_column_int64(st, 0);
-		else
-			rc = sql_err(src);
-	}
-	sqlite3_finalize(st);
+	*n = (size_t)count;
 	return rc;
 }
 
@@ -1288,10 +1153,9 @@ sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t kee
 	int src;
 
 	*n_msgs = 0;
-	if ((rc = sql_prepare(a, "SELECT id, msg, rec FROM outbox WHERE contact = ?1 ORDER BY id",
-	                      &st)) != SOTTO_OK)
-		return rc;
-	if ((rc = bind_ids(st, &contact, 1)) != SOTTO_OK)
+	if ((rc = sql_prepare_ids(a,
+	                          "SELECT id, msg, rec FROM outbox WHERE contact = ?1 ORDER BY id",
+	                          &contact, 1, &st)) != SOTTO_OK)
 		goto out;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
@@ -1314,7 +1178,7 @@ sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t kee
 			msgs[*n_msgs] = msg;
 		(*n_msgs)++;
 	}
-	rc = src == SQLITE_DONE ? SOTTO_OK : sql_err(src);
+	rc = src == SQLITE_DONE ? SOTTO_OK : store_db_err(src);
 out:
 	wipe_free(a, rec, rec_len);
 	sqlite3_finalize(st);

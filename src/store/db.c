@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * db.c - the profile database: opening, settings, migrations, the key check
- * and sealed meta records (store layer); see db.h.
+ * db.c - the profile database: opening, settings, migrations, the key check,
+ * sealed meta records and the SQL helpers shared with the layers above
+ * (store layer); see db.h.
  *
  * Migrations: store_migrations[v] takes the schema from user_version v to
  * v + 1. The runner, not the step, sets user_version (and, with the first
@@ -98,8 +99,9 @@ sqlite3 *store_db_sqlite(struct store_db *db)
 	return db->db;
 }
 
-/* Maps an extended SQLite result code to our vocabulary. */
-static sotto_err db_map(int rc)
+/* ---- SQL helpers, for this file and the layers above ------------------ */
+
+sotto_err store_db_err(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_OK:
@@ -113,6 +115,7 @@ static sotto_err db_map(int rc)
 	case SQLITE_FORMAT:
 	case SQLITE_SCHEMA:
 	case SQLITE_MISMATCH: return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	case SQLITE_CONSTRAINT: return SOTTO_ERR_USED;
 	case SQLITE_IOERR:
 	case SQLITE_FULL:
 	case SQLITE_CANTOPEN:
@@ -127,22 +130,28 @@ static sotto_err db_map(int rc)
 static sotto_err db_fail(struct store_db *d, int rc)
 {
 	d->last_rc = rc;
-	return db_map(rc);
+	return store_db_err(rc);
 }
 
-/* Runs fixed SQL text (ours, never input, never secret). */
-static sotto_err db_exec(struct store_db *d, const char *sql)
+sotto_err store_db_exec(struct store_db *db, const char *sql)
 {
-	int rc = sqlite3_exec(d->db, sql, NULL, NULL, NULL);
+	int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? SOTTO_OK : db_fail(d, rc);
+	return rc == SQLITE_OK ? SOTTO_OK : db_fail(db, rc);
 }
 
-static sotto_err db_prepare(struct store_db *d, const char *sql, sqlite3_stmt **st)
+sotto_err store_db_prepare(struct store_db *db, const char *sql, sqlite3_stmt **st)
 {
-	int rc = sqlite3_prepare_v2(d->db, sql, -1, st, NULL);
+	int rc = sqlite3_prepare_v2(db->db, sql, -1, st, NULL);
 
-	return rc == SQLITE_OK ? SOTTO_OK : db_fail(d, rc);
+	return rc == SQLITE_OK ? SOTTO_OK : db_fail(db, rc);
+}
+
+sotto_err store_db_step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	return rc == SQLITE_DONE ? SOTTO_OK : store_db_err(rc);
 }
 
 /* Runs a one-row query and returns column 0, which must be an integer. */
@@ -153,7 +162,7 @@ static sotto_err db_query_int(struct store_db *d, const char *sql, int64_t *out)
 	int src;
 
 	*out = 0;
-	if ((rc = db_prepare(d, sql, &st)) != SOTTO_OK)
+	if ((rc = store_db_prepare(d, sql, &st)) != SOTTO_OK)
 		goto out;
 	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
 		rc = src == SQLITE_DONE ? SOTTO_RAISE(SOTTO_ERR_CORRUPT) : db_fail(d, src);
@@ -178,7 +187,7 @@ static sotto_err db_pragma_int(struct store_db *d, const char *name, long long v
 
 	if (!SOTTO_INVARIANT(n > 0 && (size_t)n < sizeof(sql)))
 		return SOTTO_ERR_INTERNAL;
-	return db_exec(d, sql);
+	return store_db_exec(d, sql);
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -261,11 +270,11 @@ static sotto_err db_configure(struct store_db *d)
 		rc = db_fail(d, src);
 		goto out;
 	}
-	if ((rc = db_exec(d, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
-	                     "PRAGMA temp_store = MEMORY")) != SOTTO_OK)
+	if ((rc = store_db_exec(d, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+	                           "PRAGMA temp_store = MEMORY")) != SOTTO_OK)
 		goto out;
 	/* WAL first, so that synchronous=FULL means "fsync the log at every commit". */
-	if ((rc = db_prepare(d, "PRAGMA journal_mode = WAL", &st)) != SOTTO_OK)
+	if ((rc = store_db_prepare(d, "PRAGMA journal_mode = WAL", &st)) != SOTTO_OK)
 		goto out;
 	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
 		rc = db_fail(d, src);
@@ -276,7 +285,7 @@ static sotto_err db_configure(struct store_db *d)
 		rc = SOTTO_ERR_IO;
 		goto out;
 	}
-	rc = db_exec(d, "PRAGMA synchronous = FULL");
+	rc = store_db_exec(d, "PRAGMA synchronous = FULL");
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -316,27 +325,27 @@ static sotto_err db_migrate(struct store_db *d, const char *const *steps, size_t
 	sotto_err rc = SOTTO_ERR_INTERNAL;
 
 	for (size_t round = 0; round <= n_steps; round++) {
-		if ((rc = db_exec(d, "BEGIN IMMEDIATE")) != SOTTO_OK ||
+		if ((rc = store_db_exec(d, "BEGIN IMMEDIATE")) != SOTTO_OK ||
 		    (rc = db_identity(d, n_steps, &version)) != SOTTO_OK)
 			goto out;
 		if ((uint64_t)version == n_steps) {
 			d->version = (uint32_t)version;
-			rc = db_exec(d, "COMMIT");
+			rc = store_db_exec(d, "COMMIT");
 			goto out;
 		}
-		if ((rc = db_exec(d, steps[version])) != SOTTO_OK)
+		if ((rc = store_db_exec(d, steps[version])) != SOTTO_OK)
 			goto out;
 		if (version == 0 &&
 		    (rc = db_pragma_int(d, "application_id", STORE_DB_APP_ID)) != SOTTO_OK)
 			goto out;
 		if ((rc = db_pragma_int(d, "user_version", version + 1)) != SOTTO_OK ||
-		    (rc = db_exec(d, "COMMIT")) != SOTTO_OK)
+		    (rc = store_db_exec(d, "COMMIT")) != SOTTO_OK)
 			goto out;
 	}
 	rc = SOTTO_ERR_INTERNAL;
 out:
 	if (rc != SOTTO_OK && !sqlite3_get_autocommit(d->db))
-		(void)db_exec(d, "ROLLBACK");
+		(void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 
@@ -396,7 +405,7 @@ static sotto_err meta_put(struct store_db *d, const char *k, size_t k_len, const
 	if ((rc = store_seal(d, STORE_META_TABLE, (const uint8_t *)k, k_len, v, v_len, blob,
 	                     store_blob_len(v_len), &blob_len)) != SOTTO_OK)
 		goto out;
-	if ((rc = db_prepare(d, "INSERT OR REPLACE INTO meta(k, v) VALUES (?1, ?2)", &st)) !=
+	if ((rc = store_db_prepare(d, "INSERT OR REPLACE INTO meta(k, v) VALUES (?1, ?2)", &st)) !=
 	    SOTTO_OK)
 		goto out;
 	if ((src = sqlite3_bind_text(st, 1, k, (int)k_len, SQLITE_STATIC)) != SQLITE_OK ||
@@ -422,7 +431,7 @@ static sotto_err meta_get(struct store_db *d, const char *k, size_t k_len, uint8
 	int src;
 
 	*out_len = 0;
-	if ((rc = db_prepare(d, "SELECT v FROM meta WHERE k = ?1", &st)) != SOTTO_OK)
+	if ((rc = store_db_prepare(d, "SELECT v FROM meta WHERE k = ?1", &st)) != SOTTO_OK)
 		goto out;
 	if ((src = sqlite3_bind_text(st, 1, k, (int)k_len, SQLITE_STATIC)) != SQLITE_OK) {
 		rc = db_fail(d, src);

@@ -84,6 +84,35 @@ void store_db_free(struct store_db *SOTTO_NULLABLE db);
  */
 sqlite3 *store_db_sqlite(struct store_db *db);
 
+/*
+ * Maps a SQLite result code (plain or extended) to our vocabulary:
+ * SQLITE_OK, SQLITE_ROW and SQLITE_DONE are SOTTO_OK; NOMEM is
+ * SOTTO_ERR_NOMEM; BUSY and LOCKED are SOTTO_ERR_BUSY; CORRUPT, NOTADB,
+ * FORMAT, SCHEMA and MISMATCH are SOTTO_ERR_CORRUPT; CONSTRAINT (a unique
+ * key that is taken) is SOTTO_ERR_USED; IOERR, FULL, CANTOPEN, READONLY,
+ * PROTOCOL, PERM and NOLFS are SOTTO_ERR_IO; anything else is
+ * SOTTO_ERR_INTERNAL.
+ */
+SOTTO_NODISCARD sotto_err store_db_err(int rc);
+
+/*
+ * Runs sql (fixed text of ours: never input, never secret) on db's
+ * connection. Errors: as store_db_err.
+ */
+SOTTO_NODISCARD sotto_err store_db_exec(struct store_db *db, const char *sql);
+
+/*
+ * Prepares sql on db's connection; *st gets the statement (NULL on
+ * failure), which the caller finalizes. Errors: as store_db_err.
+ */
+SOTTO_NODISCARD sotto_err store_db_prepare(struct store_db *db, const char *sql, sqlite3_stmt **st);
+
+/*
+ * Steps st, a statement that returns no row, to its end.
+ * Errors: as store_db_err (SOTTO_ERR_USED: a unique key is taken).
+ */
+SOTTO_NODISCARD sotto_err store_db_step_done(sqlite3_stmt *st);
+
 /* The schema version of the open database (the number of migrations applied). */
 uint32_t store_db_schema_version(const struct store_db *db);
 
