@@ -6,11 +6,12 @@
 SOTTO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # build + run time: compiler, cmake, libsodium, libuv, libqrencode (the
-# client's QR codes); tests: cmocka, jansson;
+# client's QR codes), jansson (the client's JSON API); tests: cmocka, tmux
+# (the interactive client typed into real terminals);
 # fuzzing and sanitizers under clang: clang and its runtime libraries;
 # coverage: gcovr; symbol check: binutils (nm).
 SOTTO_PACKAGES=(gcc clang libclang-rt-14-dev llvm cmake make pkg-config binutils
-	libsodium-dev libuv1-dev libsqlite3-dev libqrencode-dev libcmocka-dev libjansson-dev gcovr)
+	libsodium-dev libuv1-dev libsqlite3-dev libqrencode-dev libcmocka-dev libjansson-dev tmux gcovr)
 # bench only (bench/e2e's baselines and bench/relay's redis-server; never
 # linked into libsotto):
 SOTTO_PACKAGES+=(libsignal-protocol-c-dev libolm-dev libssl-dev redis-server)
