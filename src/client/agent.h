@@ -84,7 +84,7 @@ enum client_agent_event_kind {
 	CLIENT_AGENT_EV_CONNECTED = 1,  /* contact_id is connected; name: the peer's display name */
 	CLIENT_AGENT_EV_RENAMED = 2,    /* the peer sent NAME; name: the new display name */
 	CLIENT_AGENT_EV_RECEIVED = 3,   /* a TEXT: msg_id, text, sent_at_ms, time_ms */
-	CLIENT_AGENT_EV_STATUS = 4,     /* msg_id's status changed to status (reason if FAILED) */
+	CLIENT_AGENT_EV_STATUS = 4,     /* contact_id's msg_id changed to status (err if FAILED) */
 	CLIENT_AGENT_EV_RELAY_UP = 5,   /* relay: the address of a relay now reachable */
 	CLIENT_AGENT_EV_RELAY_DOWN = 6, /* relay unreachable; err: why (rconn.h on_state) */
 	CLIENT_AGENT_EV_LEFT = 7,       /* the peer deleted the contact (LEAVE): now DELETED */
