@@ -144,15 +144,16 @@ sotto_err agent_delete_tx(struct client_agent *a, struct agent_contact *c, bool 
 		keep = 1u << CLIENT_ENVELOPE_CONNECT | 1u << CLIENT_ENVELOPE_CONNECTED |
 		       1u << CLIENT_ENVELOPE_LEAVE;
 	}
-	if ((rc = agent_outbox_drop(a, c->id, c->out_id, keep, reason, d->failed,
-	                            CLIENT_AGENT_OUTBOX_MAX, &d->n_failed)) != SOTTO_OK)
+	if ((rc = agent_outbox_drop(a, c->id, c->n_out > 0 ? c->out[c->n_out - 1].id : 0, keep,
+	                            reason, d->failed, CLIENT_AGENT_OUTBOX_MAX, &d->n_failed)) !=
+	    SOTTO_OK)
 		goto out;
 	if (d->has_leave) {
 		agent_envelope_init(a, &env, CLIENT_ENVELOPE_LEAVE);
 		if ((rc = agent_ratchet_load(a, c->id, &r)) != SOTTO_OK ||
 		    (rc = agent_queue_envelope(a, c->id, r, &env, 0)) != SOTTO_OK)
 			goto out;
-	} else if ((info.has_sq || info.has_sq_keys) && c->out_id == 0) {
+	} else if ((info.has_sq || info.has_sq_keys) && c->n_out == 0) {
 		/* No LEAVE, nothing in flight: the peer's queue is of no more use. */
 		info.has_sq = info.has_sq_keys = false;
 		memset(&info.sq, 0, sizeof(info.sq));
@@ -205,7 +206,7 @@ void agent_delete_maybe_finish(struct client_agent *a, struct agent_contact *c)
 	sotto_err rc;
 
 	if (c->is_gone || c->state != CLIENT_AGENT_DELETED ||
-	    (c->flags & AGENT_F_DEL_PENDING) != 0 || c->out_id != 0)
+	    (c->flags & AGENT_F_DEL_PENDING) != 0 || c->n_out != 0)
 		return;
 	if ((rc = agent_outbox_count(a, c->id, &n)) != SOTTO_OK || n > 0)
 		return;
@@ -410,7 +411,51 @@ out:
 	agent_info_clear(&info);
 }
 
-/* ---- SEND: the outbox, in order, one entry in flight per contact ---- */
+/* ---- SEND: the outbox, in order, a window of entries in flight per contact ---- */
+
+static size_t out_find(const struct agent_contact *c, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_out; i++)
+		if (c->out[i].id == id)
+			break;
+	return i;
+}
+
+static void out_remove(struct agent_contact *c, size_t i)
+{
+	memmove(&c->out[i], &c->out[i + 1], (c->n_out - i - 1) * sizeof(c->out[0]));
+	c->n_out--;
+}
+
+/*
+ * Whether run_send has something to do now: room in the window (one entry
+ * at a time until the queue is secured: SKEY goes with the first), and no
+ * failure waiting for the rest of the window's answers.
+ */
+static bool send_can_run(const struct agent_contact *c)
+{
+	if (c->is_out_stalled)
+		return c->n_out == 0;
+	if ((c->flags & AGENT_F_SQ_SECURED) == 0)
+		return c->n_out == 0;
+	return c->n_out < AGENT_SEND_WINDOW;
+}
+
+/* After the window changed: run again when there is room (after a backoff once stalled). */
+static void send_settle(struct client_agent *a, struct agent_contact *c)
+{
+	struct agent_task *t = &c->task[AGENT_TASK_SEND];
+
+	t->is_inflight = !send_can_run(c);
+	if (t->is_inflight)
+		return;
+	if (c->is_out_stalled)
+		agent_backoff(a, c, AGENT_TASK_SEND);
+	else
+		agent_arm(a, c, AGENT_TASK_SEND, 0);
+}
 
 static void run_send(struct client_agent *a, struct agent_contact *c)
 {
@@ -419,62 +464,89 @@ static void run_send(struct client_agent *a, struct agent_contact *c)
 	uint8_t *body = NULL;
 	size_t len = 0;
 	int64_t id = 0, msg = 0;
-	uint8_t kind = 0;
-	sotto_err rc;
+	uint8_t kind = 0, flags;
+	bool has_info = false;
+	sotto_err rc = SOTTO_OK;
 
 	memset(&info, 0, sizeof(info));
-	if (c->out_id != 0 || c->state == CLIENT_AGENT_INVITING ||
+	if (c->state == CLIENT_AGENT_INVITING ||
 	    (c->state == CLIENT_AGENT_JOINING && (c->flags & AGENT_F_RQ) == 0))
 		return;
+	if (!send_can_run(c)) {
+		c->task[AGENT_TASK_SEND].is_inflight = true;
+		return;
+	}
+	if (c->is_out_stalled) {
+		/* Every answer is in: from the first entry again. */
+		c->is_out_stalled = false;
+	}
 	if ((body = ctx_alloc(a->ctx, RELAY_MSG_BODY_MAX)) == NULL) {
 		agent_backoff(a, c, AGENT_TASK_SEND);
 		return;
 	}
-	rc = agent_outbox_head(a, c->id, &id, &kind, body, RELAY_MSG_BODY_MAX, &len, &msg);
-	if (rc == SOTTO_ERR_NOT_FOUND) {
-		agent_disarm(c, AGENT_TASK_SEND);
-		agent_delete_maybe_finish(a, c);
-		goto out;
-	}
-	if (rc != SOTTO_OK || (rc = agent_info_load(a, c->id, &info)) != SOTTO_OK)
-		goto fail;
-	if (!info.has_sq || !info.has_sq_keys) {
-		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
-		goto fail;
-	}
-	if ((rc = agent_conn_get(a, &info.sq.relay, &c->sq_conn)) != SOTTO_OK)
-		goto fail;
-	if ((sreq = agent_req_new(a, AGENT_REQ_SEND, c->id, id)) == NULL) {
-		rc = SOTTO_ERR_NOMEM;
-		goto fail;
-	}
-	/* §5.3: SKEY goes in the same block as the SEND, so the queue is ours before it fills. */
-	if ((c->flags & AGENT_F_SQ_SECURED) == 0) {
-		if ((kreq = agent_req_new(a, AGENT_REQ_SKEY, c->id, id)) == NULL) {
+	while (send_can_run(c)) {
+		rc = agent_outbox_next(a, c->id, c->n_out > 0 ? c->out[c->n_out - 1].id : 0, &id,
+		                       &kind, body, RELAY_MSG_BODY_MAX, &len, &msg);
+		if (rc == SOTTO_ERR_NOT_FOUND) {
+			rc = SOTTO_OK;
+			if (c->n_out == 0) {
+				agent_disarm(c, AGENT_TASK_SEND);
+				agent_delete_maybe_finish(a, c);
+			}
+			break;
+		}
+		if (rc != SOTTO_OK)
+			goto fail;
+		if (!has_info) {
+			if ((rc = agent_info_load(a, c->id, &info)) != SOTTO_OK)
+				goto fail;
+			has_info = true;
+			if (!info.has_sq || !info.has_sq_keys) {
+				rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+				goto fail;
+			}
+			if ((rc = agent_conn_get(a, &info.sq.relay, &c->sq_conn)) != SOTTO_OK)
+				goto fail;
+		}
+		if ((sreq = agent_req_new(a, AGENT_REQ_SEND, c->id, id)) == NULL) {
 			rc = SOTTO_ERR_NOMEM;
 			goto fail;
 		}
-		if ((rc = rconn_skey(c->sq_conn->rc, info.sq.sid, info.k_sauth, info.sk_pub,
-		                     on_reply, kreq)) != SOTTO_OK)
+		/* §5.3: SKEY goes in the same block as the SEND, so the queue is ours before it
+		 * fills. */
+		if ((c->flags & AGENT_F_SQ_SECURED) == 0) {
+			if ((kreq = agent_req_new(a, AGENT_REQ_SKEY, c->id, id)) == NULL) {
+				rc = SOTTO_ERR_NOMEM;
+				goto fail;
+			}
+			if ((rc = rconn_skey(c->sq_conn->rc, info.sq.sid, info.k_sauth, info.sk_pub,
+			                     on_reply, kreq)) != SOTTO_OK)
+				goto fail;
+			kreq = NULL; /* moved */
+		}
+		flags = c->needs_resume ? RELAY_SEND_RESUME : 0;
+		if ((rc = rconn_send_flags(c->sq_conn->rc, info.sq.sid, info.k_sauth, body, len,
+		                           flags, on_reply, sreq)) != SOTTO_OK)
 			goto fail;
-		kreq = NULL; /* moved */
+		sreq = NULL; /* moved */
+		c->needs_resume = false;
+		c->out[c->n_out++] = (struct agent_out){.id = id, .msg = msg, .kind = kind};
+		a->stats.n_sends++;
+		if (c->task[AGENT_TASK_SEND].attempts > 0)
+			a->stats.n_send_retries++;
 	}
-	if ((rc = rconn_send(c->sq_conn->rc, info.sq.sid, info.k_sauth, body, len, on_reply,
-	                     sreq)) != SOTTO_OK)
-		goto fail;
-	sreq = NULL; /* moved */
-	c->out_id = id;
-	c->out_msg = msg;
-	c->out_kind = kind;
-	c->task[AGENT_TASK_SEND].is_inflight = true;
-	a->stats.n_sends++;
-	if (c->task[AGENT_TASK_SEND].attempts > 0)
-		a->stats.n_send_retries++;
+	c->task[AGENT_TASK_SEND].is_inflight = !send_can_run(c);
 	goto out;
 fail:
 	if (rc == SOTTO_ERR_CORRUPT || rc == SOTTO_ERR_AUTH)
 		agent_emit_error(a, c->id, rc);
-	agent_backoff(a, c, AGENT_TASK_SEND);
+	if (c->n_out > 0) {
+		/* Whatever is in flight must be answered before anything goes again. */
+		c->is_out_stalled = true;
+		c->task[AGENT_TASK_SEND].is_inflight = true;
+	} else {
+		agent_backoff(a, c, AGENT_TASK_SEND);
+	}
 out:
 	agent_req_free(kreq);
 	agent_req_free(sreq);
@@ -502,91 +574,123 @@ static void on_skey(struct client_agent *a, struct agent_contact *c,
 	c->flags |= AGENT_F_SQ_SECURED;
 }
 
-static void send_ok(struct client_agent *a, struct agent_contact *c, int64_t id)
+/*
+ * The entries the relay took, in one transaction: out of the outbox, their
+ * messages SENT (a crash before this commit only sends them again: the
+ * relay stores them twice and the peer drops the copies).
+ */
+static void run_sent(struct client_agent *a, struct agent_contact *c)
 {
 	uint32_t flags = c->flags | AGENT_F_SQ_SECURED;
-	bool changed = false;
+	bool changed[AGENT_SEND_WINDOW];
+	size_t i, n_ok = 0;
 	sotto_err rc;
 
+	memset(changed, 0, sizeof(changed));
 	if ((rc = agent_tx_begin(a)) != SOTTO_OK)
 		goto fail;
-	if ((rc = agent_outbox_remove(a, id)) != SOTTO_OK ||
-	    (c->out_msg != 0 && (rc = agent_msg_advance(a, c->out_msg, CLIENT_AGENT_SENT, SOTTO_OK,
-	                                                &changed)) != SOTTO_OK) ||
+	for (i = 0; i < c->n_out; i++) {
+		const struct agent_out *o = &c->out[i];
+		if (!o->is_ok)
+			continue;
+		n_ok++;
+		if ((rc = agent_outbox_remove(a, o->id)) != SOTTO_OK ||
+		    (o->msg != 0 && (rc = agent_msg_advance(a, o->msg, CLIENT_AGENT_SENT, SOTTO_OK,
+		                                            &changed[i])) != SOTTO_OK))
+			break;
+	}
+	if (rc != SOTTO_OK || n_ok == 0 ||
 	    (flags != c->flags &&
 	     (rc = agent_contact_set(a, c->id, c->state, flags)) != SOTTO_OK) ||
 	    (rc = agent_tx_commit(a)) != SOTTO_OK) {
 		agent_tx_rollback(a);
+		if (rc == SOTTO_OK)
+			return; /* nothing to commit */
 		goto fail;
 	}
 	c->flags = flags;
 	c->task[AGENT_TASK_SEND].attempts = 0;
-	if (changed)
-		agent_emit_status(a, c->id, c->out_msg, CLIENT_AGENT_SENT, SOTTO_OK);
-	agent_arm(a, c, AGENT_TASK_SEND, 0);
+	c->task[AGENT_TASK_SENT].attempts = 0;
+	for (i = c->n_out; i-- > 0;) {
+		if (!c->out[i].is_ok)
+			continue;
+		if (changed[i])
+			agent_emit_status(a, c->id, c->out[i].msg, CLIENT_AGENT_SENT, SOTTO_OK);
+		out_remove(c, i);
+	}
+	send_settle(a, c);
 	return;
 fail:
-	/* Sent again later: the relay stores it twice and the peer drops the copy. */
 	a->stats.n_store_errors++;
-	agent_backoff(a, c, AGENT_TASK_SEND);
+	agent_backoff(a, c, AGENT_TASK_SENT);
 }
 
-static void send_failed(struct client_agent *a, struct agent_contact *c, int64_t id, sotto_err err)
+/* A permanent refusal of entry o (taken out of the window): the message fails. */
+static void send_failed(struct client_agent *a, struct agent_contact *c, struct agent_out o,
+                        sotto_err err)
 {
-	bool is_join = c->out_kind == CLIENT_ENVELOPE_CONNECT;
+	bool is_join = o.kind == CLIENT_ENVELOPE_CONNECT;
 	struct agent_del *d = NULL;
 	bool changed = false;
 	sotto_err rc;
 
-	if (is_join && (d = ctx_calloc(a->ctx, 1, sizeof(*d))) == NULL) {
-		agent_backoff(a, c, AGENT_TASK_SEND);
-		return;
-	}
+	if (is_join && (d = ctx_calloc(a->ctx, 1, sizeof(*d))) == NULL)
+		goto fail;
 	if ((rc = agent_tx_begin(a)) != SOTTO_OK)
 		goto fail;
-	if ((rc = agent_outbox_remove(a, id)) != SOTTO_OK ||
-	    (c->out_msg != 0 && (rc = agent_msg_advance(a, c->out_msg, CLIENT_AGENT_FAILED, err,
-	                                                &changed)) != SOTTO_OK) ||
+	if ((rc = agent_outbox_remove(a, o.id)) != SOTTO_OK ||
+	    (o.msg != 0 &&
+	     (rc = agent_msg_advance(a, o.msg, CLIENT_AGENT_FAILED, err, &changed)) != SOTTO_OK) ||
 	    (is_join && (rc = agent_delete_tx(a, c, false, false, err, d)) != SOTTO_OK) ||
 	    (rc = agent_tx_commit(a)) != SOTTO_OK) {
 		agent_tx_rollback(a);
 		goto fail;
 	}
-	c->task[AGENT_TASK_SEND].attempts = 0;
 	if (changed)
-		agent_emit_status(a, c->id, c->out_msg, CLIENT_AGENT_FAILED, err);
+		agent_emit_status(a, c->id, o.msg, CLIENT_AGENT_FAILED, err);
 	if (is_join) {
 		/* The invitation was used by someone else, or withdrawn. */
 		agent_emit_error(a, c->id, err);
 		agent_delete_after(a, c, d);
 	} else {
-		agent_arm(a, c, AGENT_TASK_SEND, 0);
+		send_settle(a, c);
 	}
 	ctx_free(a->ctx, d);
 	return;
 fail:
+	/* Still in the outbox: sent again from the first entry, after the rest is answered. */
 	ctx_free(a->ctx, d);
 	a->stats.n_store_errors++;
-	agent_backoff(a, c, AGENT_TASK_SEND);
+	c->is_out_stalled = true;
+	send_settle(a, c);
 }
 
 static void on_send(struct client_agent *a, struct agent_contact *c, int64_t id,
                     const struct rconn_reply *reply)
 {
-	if (c->out_id != id)
+	size_t i = out_find(c, id);
+	struct agent_out o;
+
+	if (i == c->n_out)
 		return;
-	c->out_id = 0;
-	c->task[AGENT_TASK_SEND].is_inflight = false;
 	if (reply->err == SOTTO_OK) {
-		send_ok(a, c, id);
+		c->out[i].is_ok = true;
+		agent_arm(a, c, AGENT_TASK_SENT, 0);
 		return;
 	}
+	o = c->out[i];
+	out_remove(c, i);
 	if (reply->err == SOTTO_ERR_CANCELLED)
 		return; /* closing: the entry waits for the next open */
-	if (reply_is_retry(reply))
-		agent_backoff(a, c, AGENT_TASK_SEND);
-	else
-		send_failed(a, c, id, reply->err);
+	if (reply_is_retry(reply)) {
+		/* Later SENDs of the window fail too (§4.4, rconn), and all go again in order. */
+		if (reply->relay_err == RELAY_ERR_QUOTA)
+			c->needs_resume = true;
+		c->is_out_stalled = true;
+		send_settle(a, c);
+		return;
+	}
+	send_failed(a, c, o, reply->err);
 }
 
 /* ---- DEL: our queue of a deleted contact ---- */
@@ -1098,6 +1202,7 @@ void agent_task_run(struct client_agent *a, struct agent_contact *c, enum agent_
 	case AGENT_TASK_DEL: run_del(a, c); break;
 	case AGENT_TASK_GET: run_get(a, c); break;
 	case AGENT_TASK_RCPT: run_rcpt(a, c); break;
+	case AGENT_TASK_SENT: run_sent(a, c); break;
 	default: break;
 	}
 }

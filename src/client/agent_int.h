@@ -13,8 +13,8 @@
  * durable state and a failed transaction leaves nothing stale in memory.
  *
  * Tasks. Each contact has one slot per kind of relay work (make the queue,
- * send the outbox head, delete the queue, fetch after a failed store,
- * batch receipts). A slot is armed with a due time; one uv timer runs the
+ * send the outbox, commit what the relay took, delete the queue, fetch
+ * after a failed store, batch receipts). A slot is armed with a due time; one uv timer runs the
  * due slots, always from the loop (never inside an API call or an rconn
  * callback), so requests made in one run share a block. A slot whose
  * request is in flight is not run again until its answer comes.
@@ -49,11 +49,12 @@ enum {
 
 enum agent_task_kind {
 	AGENT_TASK_NEW = 0,  /* NEW our receive queue (then the join, for a joiner) */
-	AGENT_TASK_SEND = 1, /* send the outbox head (with SKEY while not secured) */
+	AGENT_TASK_SEND = 1, /* send the outbox in order, a window at a time (SKEY first) */
 	AGENT_TASK_DEL = 2,  /* DEL our queue of a deleted contact */
 	AGENT_TASK_GET = 3,  /* GET after a message could not be stored */
 	AGENT_TASK_RCPT = 4, /* queue receipts for received TEXTs */
-	AGENT_TASK_N = 5,
+	AGENT_TASK_SENT = 5, /* commit the entries the relay took (one transaction for all) */
+	AGENT_TASK_N = 6,
 };
 
 struct agent_task {
@@ -73,6 +74,17 @@ struct agent_conn {
 	bool is_up;
 };
 
+/* SENDs one contact may have in flight (well under the relay's quota). */
+enum { AGENT_SEND_WINDOW = 16 };
+
+/* One outbox entry sent (see agent_contact.out). */
+struct agent_out {
+	int64_t id;   /* its outbox row */
+	int64_t msg;  /* its message (0: a control envelope) */
+	uint8_t kind; /* its envelope kind */
+	bool is_ok;   /* the relay said OK: SENT is to be committed (AGENT_TASK_SENT) */
+};
+
 struct agent_contact {
 	struct agent_contact *next;
 	int64_t id;
@@ -85,10 +97,17 @@ struct agent_contact {
 	struct agent_conn *rq_conn; /* our queue's relay (borrowed; conns live until close) */
 	struct agent_conn *sq_conn; /* the peer's queue's relay, or NULL */
 	struct agent_task task[AGENT_TASK_N];
-	int64_t out_id;     /* the outbox row in flight (0: none) */
-	int64_t out_msg;    /* its message (0: a control envelope) */
-	uint8_t out_kind;   /* its envelope kind */
-	bool is_subscribed; /* registered with rq_conn */
+	/*
+	 * The outbox entries sent and not yet settled, oldest first: a window of
+	 * SENDs in flight on one connection, in outbox order (§5.5). After a
+	 * transient failure nothing more is sent until every answer is in; then
+	 * the outbox goes again from its first entry (with RESUME after a QUOTA).
+	 */
+	struct agent_out out[AGENT_SEND_WINDOW];
+	size_t n_out;
+	bool is_out_stalled; /* an entry failed for now: wait for the rest, then resend */
+	bool needs_resume;   /* a SEND got QUOTA: the next carries RESUME */
+	bool is_subscribed;  /* registered with rq_conn */
 	/* A pending invite or connect whose done has not run. */
 	client_agent_done_fn *op_done;
 	void *op_user;
@@ -260,21 +279,24 @@ SOTTO_NODISCARD sotto_err agent_msg_envelope_id(struct client_agent *a, int64_t 
 /* outbox: rec = kind (1) || lp16(the SEND body) */
 SOTTO_NODISCARD sotto_err agent_outbox_add(struct client_agent *a, int64_t contact, int64_t msg,
                                            uint8_t kind, const uint8_t *body, size_t body_len);
-/* The first entry of contact: its row, kind, body (into body, cap RELAY_MSG_BODY_MAX) and msg (0:
- * none). */
-SOTTO_NODISCARD sotto_err agent_outbox_head(struct client_agent *a, int64_t contact, int64_t *id,
-                                            uint8_t *kind, uint8_t *body, size_t cap,
+/*
+ * The first entry of contact after row after (0: the first of all): its
+ * row, kind, body (into body, cap RELAY_MSG_BODY_MAX) and msg (0: none);
+ * SOTTO_ERR_NOT_FOUND when there is none.
+ */
+SOTTO_NODISCARD sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t after,
+                                            int64_t *id, uint8_t *kind, uint8_t *body, size_t cap,
                                             size_t *body_len, int64_t *msg);
 SOTTO_NODISCARD sotto_err agent_outbox_remove(struct client_agent *a, int64_t id);
 SOTTO_NODISCARD sotto_err agent_outbox_count(struct client_agent *a, int64_t contact, size_t *n);
 /*
- * Removes the contact's entries except row keep_id (the one in flight: it
- * cannot be called back) and those of the kinds in keep (a bit per kind);
- * the messages they carried fail with reason. *msgs gets their IDs (up to
- * max; *n_msgs counts them all).
+ * Removes the contact's entries except rows up to keep_to (those in flight:
+ * they cannot be called back) and those of the kinds in keep (a bit per
+ * kind); the messages they carried fail with reason. *msgs gets their IDs
+ * (up to max; *n_msgs counts them all).
  */
 SOTTO_NODISCARD sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact,
-                                            int64_t keep_id, uint32_t keep, sotto_err reason,
+                                            int64_t keep_to, uint32_t keep, sotto_err reason,
                                             int64_t *msgs, size_t max, size_t *n_msgs);
 
 /* ---- agent.c ---- */

@@ -1091,9 +1091,11 @@ static sotto_err outbox_rec_decode(const uint8_t *in, size_t len, uint8_t *kind,
 	return SOTTO_OK;
 }
 
-sotto_err agent_outbox_head(struct client_agent *a, int64_t contact, int64_t *id, uint8_t *kind,
-                            uint8_t *body, size_t cap, size_t *body_len, int64_t *msg)
+sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t after, int64_t *id,
+                            uint8_t *kind, uint8_t *body, size_t cap, size_t *body_len,
+                            int64_t *msg)
 {
+	const int64_t v[2] = {contact, after};
 	sqlite3_stmt *st = NULL;
 	const uint8_t *b = NULL;
 	uint8_t *rec = NULL;
@@ -1105,9 +1107,9 @@ sotto_err agent_outbox_head(struct client_agent *a, int64_t contact, int64_t *id
 	*body_len = 0;
 	*msg = 0;
 	if ((rc = sql_first(a,
-	                    "SELECT id, msg, rec FROM outbox WHERE contact = ?1"
+	                    "SELECT id, msg, rec FROM outbox WHERE contact = ?1 AND id > ?2"
 	                    " ORDER BY id LIMIT 1",
-	                    &contact, 1, &st)) != SOTTO_OK)
+	                    v, 2, &st)) != SOTTO_OK)
 		goto out;
 	*id = sqlite3_column_int64(st, 0);
 	*msg = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
@@ -1141,7 +1143,7 @@ sotto_err agent_outbox_count(struct client_agent *a, int64_t contact, size_t *n)
 	return rc;
 }
 
-sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t keep_id, uint32_t keep,
+sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t keep_to, uint32_t keep,
                             sotto_err reason, int64_t *msgs, size_t max, size_t *n_msgs)
 {
 	sqlite3_stmt *st = NULL;
@@ -1166,7 +1168,7 @@ sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t kee
 			goto out;
 		wipe_free(a, rec, rec_len);
 		rec = NULL;
-		if (id == keep_id || (keep & (1u << kind)) != 0)
+		if (id <= keep_to || (keep & (1u << kind)) != 0)
 			continue;
 		if ((rc = agent_outbox_remove(a, id)) != SOTTO_OK)
 			goto out;

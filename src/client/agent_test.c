@@ -1321,6 +1321,40 @@ static void agent__outbox__quota_retried_with_backoff_in_order(void **state)
 	world_free(&w);
 }
 
+/*
+ * A window of SENDs in flight against a relay that holds 3 messages while
+ * the receiver drains it: QUOTA refusals race with ACKs all the time, and
+ * still no message overtakes another (the relay refuses the rest of the
+ * window until RESUME, §4.4) and each arrives once.
+ */
+static void agent__outbox__window_against_small_quota_keeps_order(void **state)
+{
+	enum { N = 120 };
+	static char texts[N][16];
+	const char *ptrs[N];
+	struct world w;
+	int64_t a_id, b_id, last = 0;
+	(void)state;
+
+	world_init(&w);
+	struct relay *r = relay_new(&w, 3);
+	struct user *alice = user_new(&w, "alice", 133);
+	struct user *bob = user_new(&w, "bob", 134);
+	add_relay(alice, r);
+	add_relay(bob, r);
+	make_contact(alice, bob, &a_id, &b_id);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(texts[i], sizeof(texts[i]), "w%03zu", i);
+		ptrs[i] = texts[i];
+		last = send_text(bob, b_id, texts[i]);
+	}
+	WAIT(&w, alice->n_recv == N);
+	assert_received(alice, ptrs, N);
+	assert_true(stats(bob).n_send_retries > 0); /* the quota was hit */
+	WAIT(&w, bob->status[last] == CLIENT_AGENT_DELIVERED);
+	world_free(&w);
+}
+
 /* ---- at rest ---- */
 
 #define SECRET_TEXT  "Zebra-Quokka-7319 meet me at the old mill"
@@ -1599,6 +1633,7 @@ int main(void)
 	        cmocka_unit_test(agent__relays__no_relay_configured_is_a_distinct_error),
 	        cmocka_unit_test(agent__receipts__one_receipt_carries_sixty_four_ids),
 	        cmocka_unit_test(agent__outbox__quota_retried_with_backoff_in_order),
+	        cmocka_unit_test(agent__outbox__window_against_small_quota_keeps_order),
 	        cmocka_unit_test(agent__at_rest__no_text_name_queue_id_or_relay_in_the_clear),
 	        cmocka_unit_test(agent__nomem__send_invite_and_delete_fail_cleanly),
 	        cmocka_unit_test(agent__open__corrupt_or_moved_record_refused),

@@ -74,6 +74,7 @@ struct rconn_req {
 	uint8_t msg_id[RELAY_MSG_ID_LEN]; /* ACK */
 	const uint8_t *body;              /* SEND: in the same allocation, after the struct */
 	size_t body_len;
+	uint8_t send_flags;    /* SEND: RELAY_SEND_* */
 	size_t alloc_len;      /* REQ_USER: bytes allocated (wiped on free) */
 	sotto_err fail_err;    /* on done_q: what done gets */
 	rconn_done_fn *done;   /* REQ_USER; may be NULL */
@@ -425,6 +426,29 @@ static void on_close_deadline(uv_timer_t *t)
 static void on_open(void *user, struct net_conn *conn, const uint8_t *session_id, uint16_t version);
 static void on_block(void *user, struct net_conn *conn, const uint8_t *content, size_t len);
 static void on_drain(void *user, struct net_conn *conn);
+/*
+ * Fails an in-flight request with SOTTO_ERR_IO; for a SEND, also the SENDs
+ * to the same queue still waiting behind it, so that none of them goes out
+ * on the next connection ahead of the one whose fate is unknown (the caller
+ * sends them again in its own order).
+ */
+static void fail_in_flight(struct rconn *rc, struct rconn_req *req)
+{
+	struct rconn_req *r, *next;
+	uint8_t sid[RELAY_ID_LEN];
+	bool is_send = req->code == RELAY_CMD_SEND;
+
+	memcpy(sid, req->entity, sizeof(sid));
+	req_fail(rc, req, SOTTO_ERR_IO);
+	if (!is_send)
+		return;
+	for (r = rc->user.head; r != NULL; r = next) {
+		next = r->next;
+		if (r->code == RELAY_CMD_SEND && memcmp(r->entity, sid, RELAY_ID_LEN) == 0)
+			req_fail(rc, r, SOTTO_ERR_IO);
+	}
+}
+
 static void on_close(void *user, struct net_conn *conn, sotto_err reason);
 
 static void dial(struct rconn *rc)
@@ -525,7 +549,7 @@ static void on_close(void *user, struct net_conn *conn, sotto_err reason)
 	unlink_ctl(rc);
 	/* Sent and unanswered: the relay may or may not have acted on them. */
 	while (rc->in_flight.head != NULL)
-		req_fail(rc, rc->in_flight.head, SOTTO_ERR_IO);
+		fail_in_flight(rc, rc->in_flight.head);
 	if (rc->is_draining) {
 		end_now(rc);
 		return;
@@ -562,6 +586,7 @@ static enum stage_result stage(struct rconn *rc, struct relay_batch_writer *bw,
 	case RELAY_CMD_SEND:
 		cmd.body = req->body;
 		cmd.body_len = req->body_len;
+		cmd.flags = req->send_flags;
 		break;
 	default: break;
 	}
@@ -1151,21 +1176,30 @@ sotto_err rconn_skey(struct rconn *rc, const uint8_t sid[static RELAY_ID_LEN],
 	return submit_keyed(rc, RELAY_CMD_SKEY, sid, k_sauth, sk_pub, NULL, NULL, done, user);
 }
 
-sotto_err rconn_send(struct rconn *rc, const uint8_t sid[static RELAY_ID_LEN],
-                     const uint8_t *SOTTO_NULLABLE k_sauth, const uint8_t *SOTTO_NULLABLE body,
-                     size_t body_len, rconn_done_fn *SOTTO_NULLABLE done, void *SOTTO_NULLABLE user)
+sotto_err rconn_send_flags(struct rconn *rc, const uint8_t sid[static RELAY_ID_LEN],
+                           const uint8_t *SOTTO_NULLABLE k_sauth,
+                           const uint8_t *SOTTO_NULLABLE body, size_t body_len, uint8_t flags,
+                           rconn_done_fn *SOTTO_NULLABLE done, void *SOTTO_NULLABLE user)
 {
 	struct rconn_req *req;
 	sotto_err err;
 
-	if (body == NULL && body_len != 0)
+	if ((body == NULL && body_len != 0) || (flags & ~RELAY_SEND_FLAGS_KNOWN) != 0)
 		return SOTTO_ERR_INVALID;
 	if ((err = req_new(rc, RELAY_CMD_SEND, sid, k_sauth, body_len, done, user, &req)) !=
 	    SOTTO_OK)
 		return err;
 	if (body_len > 0)
 		memcpy((uint8_t *)(req + 1), body, body_len);
+	req->send_flags = flags;
 	return req_submit(rc, req);
+}
+
+sotto_err rconn_send(struct rconn *rc, const uint8_t sid[static RELAY_ID_LEN],
+                     const uint8_t *SOTTO_NULLABLE k_sauth, const uint8_t *SOTTO_NULLABLE body,
+                     size_t body_len, rconn_done_fn *SOTTO_NULLABLE done, void *SOTTO_NULLABLE user)
+{
+	return rconn_send_flags(rc, sid, k_sauth, body, body_len, 0, done, user);
 }
 
 sotto_err rconn_get(struct rconn *rc, const uint8_t rid[static RELAY_ID_LEN],

@@ -14,7 +14,9 @@
  * Requests (rconn_create_queue, rconn_key, ..., rconn_del) complete exactly
  * once through their done callback: with the relay's answer, with
  * SOTTO_ERR_IO when the connection was lost after the request was sent
- * (the outcome is unknown: the caller retries from its own durable state),
+ * (the outcome is unknown: the caller retries from its own durable state;
+ * SENDs to the same queue waiting behind such a SEND fail with it, unsent,
+ * so that no SEND ever overtakes an earlier one to its queue),
  * or with SOTTO_ERR_CANCELLED when the rconn is freed or its graceful close
  * gives up. Requests made while the connection is down wait, in order, and
  * go out once it is up. Requests made in one loop turn are packed into as
@@ -246,6 +248,12 @@ SOTTO_NODISCARD sotto_err rconn_send(struct rconn *rc, const uint8_t sid[static 
                                      const uint8_t *SOTTO_NULLABLE k_sauth,
                                      const uint8_t *SOTTO_NULLABLE body, size_t body_len,
                                      rconn_done_fn *SOTTO_NULLABLE done, void *SOTTO_NULLABLE user);
+/* rconn_send with SEND flags (RELAY_SEND_RESUME after a QUOTA, protocol.md §4.4). */
+SOTTO_NODISCARD sotto_err rconn_send_flags(struct rconn *rc, const uint8_t sid[static RELAY_ID_LEN],
+                                           const uint8_t *SOTTO_NULLABLE k_sauth,
+                                           const uint8_t *SOTTO_NULLABLE body, size_t body_len,
+                                           uint8_t flags, rconn_done_fn *SOTTO_NULLABLE done,
+                                           void *SOTTO_NULLABLE user);
 SOTTO_NODISCARD sotto_err rconn_get(struct rconn *rc, const uint8_t rid[static RELAY_ID_LEN],
                                     const uint8_t k_rauth[static RELAY_KEY_LEN],
                                     const uint8_t k_deliver[static RELAY_KEY_LEN],

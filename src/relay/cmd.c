@@ -354,7 +354,7 @@ static bool cmd_header_is_valid(const struct relay_cmd *cmd)
 	return ct_is_zero(cmd->entity, RELAY_ID_LEN) && ct_is_zero(cmd->mac, RELAY_MAC_LEN);
 }
 
-/* SEND: flags (1, zero) || lp16(body), body <= RELAY_MSG_BODY_MAX. */
+/* SEND: flags (1, RELAY_SEND_* bits) || lp16(body), body <= RELAY_MSG_BODY_MAX. */
 static enum relay_err cmd_parse_send(struct relay_cmd *cmd, struct wire_reader *r)
 {
 	cmd->flags = wire_reader_u8(r);
@@ -362,7 +362,7 @@ static enum relay_err cmd_parse_send(struct relay_cmd *cmd, struct wire_reader *
 	/* The reader checks the limit before the bytes remaining. */
 	if (wire_reader_error(r) == SOTTO_ERR_TOO_LARGE)
 		return RELAY_ERR_LARGE;
-	if (wire_reader_finish(r) != SOTTO_OK || cmd->flags != 0)
+	if (wire_reader_finish(r) != SOTTO_OK || (cmd->flags & ~RELAY_SEND_FLAGS_KNOWN) != 0)
 		return RELAY_ERR_CMD;
 	return RELAY_ERR_NONE;
 }
@@ -459,8 +459,8 @@ static sotto_err cmd_check(const struct relay_cmd *cmd, const uint8_t *mac_key,
 		return SOTTO_ERR_TOO_LARGE;
 	if (relay_cmd_len(cmd) == 0 || !cmd_header_is_valid(cmd))
 		return SOTTO_ERR_INVALID;
-	if (cmd->code == RELAY_CMD_SEND &&
-	    (cmd->flags != 0 || (cmd->body == NULL && cmd->body_len > 0)))
+	if (cmd->code == RELAY_CMD_SEND && ((cmd->flags & ~RELAY_SEND_FLAGS_KNOWN) != 0 ||
+	                                    (cmd->body == NULL && cmd->body_len > 0)))
 		return SOTTO_ERR_INVALID;
 	if (mac_key != NULL && (session_id == NULL || cmd_is_anonymous(cmd->code)))
 		return SOTTO_ERR_INVALID;

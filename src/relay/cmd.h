@@ -66,6 +66,12 @@ enum relay_err {
 	RELAY_ERR_RATE = 8,
 };
 
+/* SEND flags (protocol.md §4.3); every other bit is CMD. */
+enum {
+	RELAY_SEND_RESUME = 1u << 0, /* go on after a QUOTA (§4.4); not stored */
+	RELAY_SEND_FLAGS_KNOWN = RELAY_SEND_RESUME,
+};
+
 enum {
 	RELAY_SESSION_ID_LEN = 64, /* the transport's handshake hash (NET_SESSION_ID_LEN) */
 	RELAY_CMD_MAC_OFFSET = 32, /* the MAC covers transmission[32..) (SEND: up to its body) */
@@ -228,7 +234,7 @@ struct relay_cmd {
 	enum relay_err err; /* RELAY_ERR_NONE, or what to answer a bad command */
 	uint8_t key[RELAY_KEY_LEN];       /* NEW: rk; KEY, SKEY: sk */
 	uint8_t msg_id[RELAY_MSG_ID_LEN]; /* ACK */
-	uint8_t flags;                    /* SEND; must be 0 */
+	uint8_t flags;                    /* SEND: RELAY_SEND_* bits */
 	const uint8_t *body;              /* SEND body, borrowed (non-NULL when parsed) */
 	size_t body_len;                  /* SEND, <= RELAY_MSG_BODY_MAX */
 };
@@ -250,7 +256,7 @@ void relay_cmd_init(struct relay_cmd *cmd, enum relay_cmd_code code, uint32_t co
  *   RELAY_ERR_BLOCK  shorter than the header (corr unknown, left 0);
  *   RELAY_ERR_LARGE  a SEND body length over RELAY_MSG_BODY_MAX;
  *   RELAY_ERR_CMD    an unknown code, a body of the wrong size or shape,
- *                    non-zero SEND flags, or a non-zero entity or MAC on
+ *                    unknown SEND flag bits, or a non-zero entity or MAC on
  *                    NEW or PING.
  */
 SOTTO_NODISCARD sotto_err relay_cmd_parse(struct relay_cmd *out, const uint8_t *SOTTO_NULLABLE tx,
@@ -272,7 +278,7 @@ size_t relay_cmd_len(const struct relay_cmd *cmd);
  * mac_key, the MAC is computed over session_id || out[32..) (session_id must
  * then be non-NULL); without, cmd->mac is written as is (zero after
  * relay_cmd_init). Refuses what relay_cmd_parse would reject.
- * Errors: SOTTO_ERR_INVALID (unknown code, non-zero flags, entity or MAC on
+ * Errors: SOTTO_ERR_INVALID (unknown code, unknown SEND flag bits, entity or MAC on
  * NEW/PING, a mac_key for NEW/PING, mac_key without session_id),
  * SOTTO_ERR_TOO_LARGE (cap too small, body over RELAY_MSG_BODY_MAX).
  */

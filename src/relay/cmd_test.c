@@ -482,7 +482,7 @@ static void relay_cmd_parse__large__send_body_over_max(void **state)
 	                 SOTTO_ERR_TOO_LARGE);
 }
 
-static void relay_cmd_parse__cmd__send_flags_nonzero(void **state)
+static void relay_cmd_parse__cmd__send_flags_unknown_bits(void **state)
 {
 	struct relay_cmd cmd, got;
 	size_t len = 0;
@@ -491,13 +491,23 @@ static void relay_cmd_parse__cmd__send_flags_nonzero(void **state)
 	fix_init(7);
 	sample_cmd(&cmd, RELAY_CMD_SEND, SAMPLE_BODY_LEN);
 	len = encode_cmd(txbuf, sizeof(txbuf), &cmd);
-	txbuf[RELAY_CMD_HEADER_LEN] = 1;
-	assert_int_equal(relay_cmd_parse(&got, txbuf, len), SOTTO_ERR_PROTOCOL);
-	assert_int_equal(got.err, RELAY_ERR_CMD);
-	assert_int_equal(got.corr, CORR);
-	cmd.flags = 1;
-	assert_int_equal(relay_cmd_encode(txbuf, sizeof(txbuf), &len, &cmd, NULL, NULL),
-	                 SOTTO_ERR_INVALID);
+	for (unsigned bit = 1; bit < 8; bit++) {
+		txbuf[RELAY_CMD_HEADER_LEN] = (uint8_t)(1u << bit);
+		assert_int_equal(relay_cmd_parse(&got, txbuf, len), SOTTO_ERR_PROTOCOL);
+		assert_int_equal(got.err, RELAY_ERR_CMD);
+		assert_int_equal(got.corr, CORR);
+		cmd.flags = (uint8_t)(1u << bit);
+		assert_int_equal(relay_cmd_encode(txbuf, sizeof(txbuf), &len, &cmd, NULL, NULL),
+		                 SOTTO_ERR_INVALID);
+		cmd.flags = 0;
+		len = encode_cmd(txbuf, sizeof(txbuf), &cmd);
+	}
+	/* RESUME is known: it round-trips. */
+	cmd.flags = RELAY_SEND_RESUME;
+	len = encode_cmd(txbuf, sizeof(txbuf), &cmd);
+	assert_int_equal(txbuf[RELAY_CMD_HEADER_LEN], RELAY_SEND_RESUME);
+	assert_int_equal(relay_cmd_parse(&got, txbuf, len), SOTTO_OK);
+	assert_int_equal(got.flags, RELAY_SEND_RESUME);
 }
 
 static void relay_cmd_parse__cmd__entity_or_mac_on_new_or_ping(void **state)
@@ -1179,7 +1189,7 @@ int main(void)
 	        cmocka_unit_test(relay_cmd_parse__cmd__unknown_code_keeps_corr),
 	        cmocka_unit_test(relay_cmd_parse__cmd__body_one_byte_short_or_long),
 	        cmocka_unit_test(relay_cmd_parse__large__send_body_over_max),
-	        cmocka_unit_test(relay_cmd_parse__cmd__send_flags_nonzero),
+	        cmocka_unit_test(relay_cmd_parse__cmd__send_flags_unknown_bits),
 	        cmocka_unit_test(relay_cmd_parse__cmd__entity_or_mac_on_new_or_ping),
 	        cmocka_unit_test(relay_cmd_encode__invalid__bad_arguments),
 	        cmocka_unit_test(relay_cmd_encode__too_large__every_short_buffer),

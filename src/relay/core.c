@@ -97,6 +97,9 @@ struct relay_client {
 	bool is_push_block;     /* the block being offered holds pushes only */
 	uint64_t rate_start_ms; /* ctx clock: start of the current NEW window */
 	uint32_t rate_count;    /* NEW in that window */
+	/* SIDs whose SEND got QUOTA and that take no SEND without RESUME (§4.4). */
+	uint8_t (*stuck)[RELAY_ID_LEN]; /* owned, RELAY_STUCK_MAX entries once needed */
+	size_t n_stuck;
 };
 
 struct relay_core {
@@ -637,8 +640,9 @@ static enum relay_err send_store(struct relay_client *c, const struct relay_cmd 
 		          1); /* before the write: an early flush commits nothing of ours */
 	ctx_random(core->ctx, msg_id, sizeof(msg_id));
 	if (core_batch(core) != SOTTO_OK ||
-	    relay_store_msg_add(core->store, q->rid, msg_id, relay_core_now_s(core), cmd->flags,
-	                        cmd->body, cmd->body_len, &seq) != SOTTO_OK)
+	    relay_store_msg_add(core->store, q->rid, msg_id, relay_core_now_s(core),
+	                        0 /* RESUME is not stored */, cmd->body, cmd->body_len,
+	                        &seq) != SOTTO_OK)
 		return RELAY_ERR_INTERNAL;
 	core->stats.n_msgs_in++;
 	if (seq > core->seq_batch_max)
@@ -649,6 +653,42 @@ static enum relay_err send_store(struct relay_client *c, const struct relay_cmd 
 	if (sub != NULL && !sub->has_pending && !sub->want_push)
 		hold_push(sub, true);
 	return RELAY_ERR_NONE;
+}
+
+/* ---- QUOTA stays until RESUME (§4.4) ---- */
+
+/* The index of sid among c's stuck queues, or n_stuck. */
+static size_t stuck_find(const struct relay_client *c, const uint8_t sid[static RELAY_ID_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < c->n_stuck; i++)
+		if (memcmp(c->stuck[i], sid, RELAY_ID_LEN) == 0)
+			break;
+	return i;
+}
+
+static void stuck_remove(struct relay_client *c, size_t i)
+{
+	c->n_stuck--;
+	if (i != c->n_stuck)
+		memcpy(c->stuck[i], c->stuck[c->n_stuck], RELAY_ID_LEN);
+}
+
+/* Marks sid stuck for c; a client with too many (or no memory for them) is dropped. */
+static void stuck_add(struct relay_client *c, const uint8_t sid[static RELAY_ID_LEN])
+{
+	if (stuck_find(c, sid) < c->n_stuck)
+		return;
+	if (c->stuck == NULL)
+		c->stuck = ctx_calloc(c->core->ctx, RELAY_STUCK_MAX, sizeof(*c->stuck));
+	if (c->stuck == NULL || c->n_stuck >= RELAY_STUCK_MAX) {
+		/* Forgetting one would let a later SEND overtake a refused one: close instead. */
+		c->is_dead = true;
+		c->core->stats.n_clients_dropped++;
+		return;
+	}
+	memcpy(c->stuck[c->n_stuck++], sid, RELAY_ID_LEN);
 }
 
 /*
@@ -662,6 +702,7 @@ static enum relay_err cmd_send(struct relay_client *c, const struct relay_cmd *c
 	struct relay_store_queue q;
 	enum relay_err err;
 	bool is_found, is_open, is_mac_ok;
+	size_t stuck;
 	uint32_t n;
 
 	memset(&q, 0, sizeof(q));
@@ -675,12 +716,21 @@ static enum relay_err cmd_send(struct relay_client *c, const struct relay_cmd *c
 		err = RELAY_ERR_AUTH;
 		goto out;
 	}
+	/* After a QUOTA, SENDs already on their way behind it must not overtake it. */
+	if ((stuck = stuck_find(c, cmd->entity)) < c->n_stuck) {
+		if ((cmd->flags & RELAY_SEND_RESUME) == 0) {
+			err = RELAY_ERR_QUOTA;
+			goto out;
+		}
+		stuck_remove(c, stuck);
+	}
 	if (relay_store_msg_count(core->store, q.rid, &n) != SOTTO_OK) {
 		err = RELAY_ERR_INTERNAL;
 		goto out;
 	}
 	if (n >= core->config.quota) {
 		err = RELAY_ERR_QUOTA;
+		stuck_add(c, cmd->entity);
 		goto out;
 	}
 	err = send_store(c, cmd, &q);
@@ -1462,5 +1512,6 @@ void relay_client_free(struct relay_client *c)
 		c->next->prev = c->prev;
 	core->stats.n_clients--;
 	ctx_free(core->ctx, c->held);
+	ctx_free(core->ctx, c->stuck);
 	ctx_free(core->ctx, c);
 }

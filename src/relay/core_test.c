@@ -189,8 +189,9 @@ static int fx_teardown(void **state)
 /* ---- client side ---- */
 
 /* Encodes cmds (each MAC'd under keys[i] unless NULL) into one batch and feeds it to p. */
-static void feed_cmds(struct peer *p, const struct relay_cmd *cmds, const uint8_t *const *keys,
-                      size_t n)
+/* Feeds cmds to p's client in one block; what relay_client_feed returned. */
+static sotto_err feed_cmds_rc(struct peer *p, const struct relay_cmd *cmds,
+                              const uint8_t *const *keys, size_t n)
 {
 	uint8_t buf[RELAY_BLOCK_CONTENT_MAX];
 	struct relay_batch_writer bw;
@@ -207,7 +208,13 @@ static void feed_cmds(struct peer *p, const struct relay_cmd *cmds, const uint8_
 		assert_int_equal(relay_batch_writer_commit(&bw, len), SOTTO_OK);
 	}
 	assert_int_equal(relay_batch_writer_finish(&bw, &len), SOTTO_OK);
-	assert_int_equal(relay_client_feed(p->client, buf, len), SOTTO_OK);
+	return relay_client_feed(p->client, buf, len);
+}
+
+static void feed_cmds(struct peer *p, const struct relay_cmd *cmds, const uint8_t *const *keys,
+                      size_t n)
+{
+	assert_int_equal(feed_cmds_rc(p, cmds, keys, n), SOTTO_OK);
 }
 
 static void feed_one(struct peer *p, const struct relay_cmd *cmd, const uint8_t *key)
@@ -290,16 +297,24 @@ static const struct relay_resp *rtrip(struct peer *p, enum relay_cmd_code code, 
 	return roundtrip(p, &cmd, q->k_rauth);
 }
 
-/* SEND of len bytes of value fill (MAC'd under key unless NULL); its answer. */
-static const struct relay_resp *send_trip(struct peer *p, uint32_t corr, const struct tq *q,
-                                          uint8_t fill, size_t len, const uint8_t *key)
+/* SEND of len bytes of value fill with flags (MAC'd under key unless NULL); its answer. */
+static const struct relay_resp *send_trip_flags(struct peer *p, uint32_t corr, const struct tq *q,
+                                                uint8_t fill, size_t len, const uint8_t *key,
+                                                uint8_t flags)
 {
 	static uint8_t body[RELAY_MSG_BODY_MAX];
 	struct relay_cmd cmd;
 
 	memset(body, fill, len);
 	send_cmd(&cmd, corr, q, body, len);
+	cmd.flags = flags;
 	return roundtrip(p, &cmd, key);
+}
+
+static const struct relay_resp *send_trip(struct peer *p, uint32_t corr, const struct tq *q,
+                                          uint8_t fill, size_t len, const uint8_t *key)
+{
+	return send_trip_flags(p, corr, q, fill, len, key, 0);
 }
 
 static void ack_cmd(struct relay_cmd *cmd, uint32_t corr, const struct tq *q,
@@ -853,7 +868,8 @@ static void core__quota__default_128(void **state)
 	expect_msg(rtrip(r, RELAY_CMD_GET, 2, &q), &q, 2, 0x44, 4);
 	ack_cmd(&cmd, 3, &q, r->resps[0].msg_id);
 	expect_resp(roundtrip(r, &cmd, q.k_rauth), RELAY_RESP_OK, 3, q.rid);
-	expect_resp(send_trip(s, 4, &q, 1, 1, NULL), RELAY_RESP_OK, 4, q.sid);
+	expect_resp(send_trip_flags(s, 4, &q, 1, 1, NULL, RELAY_SEND_RESUME), RELAY_RESP_OK, 4,
+	            q.sid);
 	expect_err(send_trip(s, 5, &q, 1, 1, NULL), RELAY_ERR_QUOTA, 5);
 }
 
@@ -877,8 +893,79 @@ static void core__quota__small_config_then_ack_frees(void **state)
 	expect_msg(rtrip(r, RELAY_CMD_GET, 4, &q), &q, 4, 0x44, 4);
 	ack_cmd(&cmd, 5, &q, r->resps[0].msg_id);
 	expect_resp(roundtrip(r, &cmd, q.k_rauth), RELAY_RESP_OK, 5, q.rid);
-	expect_resp(send_trip(s, 6, &q, 1, 1, NULL), RELAY_RESP_OK, 6, q.sid);
-	expect_err(send_trip(s, 7, &q, 1, 1, NULL), RELAY_ERR_QUOTA, 7);
+	/* Room again, but this connection must say RESUME first (§4.4). */
+	expect_err(send_trip(s, 6, &q, 1, 1, NULL), RELAY_ERR_QUOTA, 6);
+	expect_resp(send_trip_flags(s, 7, &q, 1, 1, NULL, RELAY_SEND_RESUME), RELAY_RESP_OK, 7,
+	            q.sid);
+	expect_err(send_trip(s, 8, &q, 1, 1, NULL), RELAY_ERR_QUOTA, 8);
+}
+
+/*
+ * The order guarantee: SENDs pipelined behind one refused with QUOTA are
+ * refused too, even when an ACK made room in between, until a RESUME; the
+ * stored message never carries the flag; other queues and other connections
+ * are not affected.
+ */
+static void core__quota__refused_until_resume_pipelined_sends_never_overtake(void **state)
+{
+	struct fixture *f = *state;
+	struct relay_core_config cfg = {.quota = 1};
+	struct peer *r = &f->peers[0], *s = &f->peers[1], *t = &f->peers[2];
+	struct relay_cmd cmd;
+	struct tq q, q2;
+
+	fx_reconfigure(f, &cfg);
+	tq_new(r, &q);
+	tq_new(r, &q2);
+	expect_resp(send_trip(s, 1, &q, 0x11, 4, NULL), RELAY_RESP_OK, 1, q.sid);
+	expect_err(send_trip(s, 2, &q, 0x22, 4, NULL), RELAY_ERR_QUOTA, 2);
+	/* The recipient drains the queue: there is room now. */
+	expect_msg(rtrip(r, RELAY_CMD_GET, 3, &q), &q, 3, 0x11, 4);
+	ack_cmd(&cmd, 4, &q, r->resps[0].msg_id);
+	expect_resp(roundtrip(r, &cmd, q.k_rauth), RELAY_RESP_OK, 4, q.rid);
+	/* A SEND that was already on its way behind #2 must not overtake it. */
+	expect_err(send_trip(s, 5, &q, 0x33, 4, NULL), RELAY_ERR_QUOTA, 5);
+	/* Another queue on this connection, and this queue on another connection, go on. */
+	expect_resp(send_trip(s, 6, &q2, 0x44, 4, NULL), RELAY_RESP_OK, 6, q2.sid);
+	expect_resp(send_trip(t, 7, &q, 0x55, 4, NULL), RELAY_RESP_OK, 7, q.sid);
+	expect_msg(rtrip(r, RELAY_CMD_GET, 8, &q), &q, 8, 0x55, 4);
+	ack_cmd(&cmd, 9, &q, r->resps[0].msg_id);
+	expect_resp(roundtrip(r, &cmd, q.k_rauth), RELAY_RESP_OK, 9, q.rid);
+	/* The sender resends #2 with RESUME: stored, delivered with flags 0. */
+	expect_resp(send_trip_flags(s, 10, &q, 0x22, 4, NULL, RELAY_SEND_RESUME), RELAY_RESP_OK, 10,
+	            q.sid);
+	expect_msg(rtrip(r, RELAY_CMD_GET, 11, &q), &q, 11, 0x22, 4);
+	/* RESUME on a queue that was not refused is harmless. */
+	ack_cmd(&cmd, 12, &q, r->resps[0].msg_id);
+	expect_resp(roundtrip(r, &cmd, q.k_rauth), RELAY_RESP_OK, 12, q.rid);
+	expect_resp(send_trip_flags(s, 13, &q, 0x66, 4, NULL, RELAY_SEND_RESUME), RELAY_RESP_OK, 13,
+	            q.sid);
+}
+
+/* A connection refused on more queues than it resumes is closed rather than forgetting one. */
+static void core__quota__too_many_refused_queues_close_the_connection(void **state)
+{
+	struct fixture *f = *state;
+	struct relay_core_config cfg = {.quota = 1};
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	struct tq q;
+
+	static const uint8_t body[4] = {0x22, 0x22, 0x22, 0x22};
+	struct relay_cmd cmd;
+
+	fx_reconfigure(f, &cfg);
+	for (unsigned i = 0; i < RELAY_STUCK_MAX; i++) {
+		tq_new(r, &q);
+		expect_resp(send_trip(s, 2 * i + 1, &q, 0x11, 4, NULL), RELAY_RESP_OK, 2 * i + 1,
+		            q.sid);
+		expect_err(send_trip(s, 2 * i + 2, &q, 0x22, 4, NULL), RELAY_ERR_QUOTA, 2 * i + 2);
+	}
+	tq_new(r, &q);
+	expect_resp(send_trip(s, 100, &q, 0x11, 4, NULL), RELAY_RESP_OK, 100, q.sid);
+	assert_false(relay_client_is_dead(s->client));
+	send_cmd(&cmd, 101, &q, body, sizeof(body));
+	assert_int_equal(feed_cmds_rc(s, &cmd, NULL, 1), SOTTO_ERR_STATE);
+	assert_true(relay_client_is_dead(s->client));
 }
 
 static void core__rate__new_per_minute_with_manual_clock(void **state)
@@ -1692,6 +1779,8 @@ int main(void)
 	        T(core__reencrypt__send_and_msg_share_no_run),
 	        T(core__quota__default_128),
 	        T(core__quota__small_config_then_ack_frees),
+	        T(core__quota__refused_until_resume_pipelined_sends_never_overtake),
+	        T(core__quota__too_many_refused_queues_close_the_connection),
 	        T(core__rate__new_per_minute_with_manual_clock),
 	        T(core__push__waits_while_busy_and_resumes_on_unblock),
 	        T(core__push__refused_answers_kill_the_client__busy_output),

@@ -29,6 +29,11 @@ enum {
 	RELAY_NEW_PER_MINUTE_MAX = 1000000,
 	RELAY_TTL_S_MAX = 10 * 365 * 24 * 3600,
 
+	/*
+	 * Queues one connection may have had a SEND refused with QUOTA on and not
+	 * resumed yet (§4.4); one more closes the connection.
+	 */
+	RELAY_STUCK_MAX = 32,
 	/* Answers one connection may have held for the next commit; more flush early. */
 	RELAY_HELD_MAX = 1024,
 	/* Messages one expiry step deletes (one loop turn stays short). */

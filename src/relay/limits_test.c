@@ -335,7 +335,8 @@ static void take_ids(struct world *w, struct keys *k, const struct relay_resp *r
 	EXPECT(w, relay_keys_sender(k->k_sauth, k->sk.priv, r->ssk) == SOTTO_OK);
 }
 
-static void send_body(struct cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t corr)
+static void send_body_flags(struct cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t corr,
+                            uint8_t flags)
 {
 	static const uint8_t body[] = "chat";
 	struct relay_cmd cmd;
@@ -343,7 +344,13 @@ static void send_body(struct cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t c
 	relay_cmd_init(&cmd, RELAY_CMD_SEND, corr, sid);
 	cmd.body = body;
 	cmd.body_len = sizeof(body);
+	cmd.flags = flags;
 	cli_send(c, &cmd, NULL); /* unsecured queue: no MAC */
+}
+
+static void send_body(struct cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t corr)
+{
+	send_body_flags(c, sid, corr, 0);
 }
 
 static bool is_err(const struct relay_resp *r, uint32_t corr, enum relay_err err)
@@ -473,7 +480,7 @@ struct quota {
 	struct cli a;
 	struct keys k;
 	uint32_t n_ok;
-	bool got_quota, got_msg, got_ack, got_send_after_ack, got_quota_again;
+	bool got_quota, got_msg, got_ack, got_stuck, got_send_after_ack, got_quota_again;
 };
 
 static void quota_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
@@ -502,10 +509,14 @@ static void quota_resp(struct cli *c, const struct relay_resp *r, const uint8_t 
 	} else if (r->code == RELAY_RESP_OK && r->corr == 21) {
 		q->got_ack = true;
 		send_body(c, q->k.sid, 22);
-	} else if (r->code == RELAY_RESP_OK && r->corr == 22) {
+	} else if (is_err(r, 22, RELAY_ERR_QUOTA)) {
+		/* Room again, but after a QUOTA this connection must RESUME (§4.4). */
+		q->got_stuck = true;
+		send_body_flags(c, q->k.sid, 23, RELAY_SEND_RESUME);
+	} else if (r->code == RELAY_RESP_OK && r->corr == 23) {
 		q->got_send_after_ack = true;
-		send_body(c, q->k.sid, 23);
-	} else if (is_err(r, 23, RELAY_ERR_QUOTA)) {
+		send_body(c, q->k.sid, 24);
+	} else if (is_err(r, 24, RELAY_ERR_QUOTA)) {
 		q->got_quota_again = true;
 		cli_close(c);
 		world_finish(q->w);
@@ -534,8 +545,8 @@ static void limits__quota__fifth_send_refused_until_ack(void **state)
 	world_run_and_free(&w);
 	assert_int_equal(q.n_ok, 4);
 	assert_true(q.got_quota && q.got_msg && q.got_ack);
-	assert_true(q.got_send_after_ack && q.got_quota_again);
-	assert_int_equal(w.final_stats.n_errors[RELAY_ERR_QUOTA], 2);
+	assert_true(q.got_stuck && q.got_send_after_ack && q.got_quota_again);
+	assert_int_equal(w.final_stats.n_errors[RELAY_ERR_QUOTA], 3);
 	assert_int_equal(w.final_stats.n_msgs_in, 5);
 }
 
