@@ -261,7 +261,7 @@ grep -qE '^#[0-9]+ +deleted +alice  \(calls themselves Alice\)$' "$tmp/out" ||
 	fail "carol's contacts --all: $(cat "$tmp/out")"
 expect_exit 1 "carol's later send to alice fails (exit 1)" s carol send alice "still there?" --timeout 10
 [ ! -s "$tmp/out" ] || fail "send printed $(cat "$tmp/out")"
-[ "$(cat "$tmp/err")" = "sotto: alice is deleted, not connected: messages can be sent once it is" ] ||
+[ "$(cat "$tmp/err")" = "sotto: cannot send to alice: this contact was deleted (invite them again to talk)" ] ||
 	fail "send's error: $(cat "$tmp/err")"
 [ "$(chat_count carol alice 'still there')" -eq 0 ] || fail "carol's chat: $(s carol chat alice)"
 check "the refused message is not stored"
@@ -274,9 +274,9 @@ out_has "deleted carol"
 # bob's queue on relay B is gone: relay B refuses carol's message.
 expect_exit 1 "carol's send to bob fails (exit 1)" s carol send bob "did you go?" --timeout 10
 [ "$(cat "$tmp/out")" = failed ] || fail "send printed $(cat "$tmp/out")"
-[ "$(cat "$tmp/err")" = "sotto: the message to bob failed: authentication failed" ] ||
+[ "$(cat "$tmp/err")" = "sotto: the message to bob failed (their queue is gone: they deleted this contact, or their relay lost it): authentication failed" ] ||
 	fail "send's error: $(cat "$tmp/err")"
-[ "$(chat_count carol bob '^[0-9]{2}:[0-9]{2} me: did you go\? ✗ \(authentication failed\)$')" -eq 1 ] ||
+[ "$(chat_count carol bob '^[0-9]{2}:[0-9]{2} me: did you go\? ✗ \(their queue is gone: they deleted this contact, or their relay lost it\)$')" -eq 1 ] ||
 	fail "carol's chat: $(s carol chat bob)"
 check "carol's chat marks it failed"
 # The failed send may or may not have taken in bob's notice already.

@@ -166,7 +166,7 @@ grep -qE '#[0-9]+ pal \(joining\), #[0-9]+ pal \(joining\)' "$tmp/err" ||
 	fail "candidates not listed: $(cat "$tmp/err")"
 pal=$(grep -oE '#[0-9]+ pal' "$tmp/err" | head -n 1 | cut -d' ' -f1)
 expect_exit 1 "#ID picks one (still joining: not sendable yet)" s bob send "$pal" "hi"
-err_has "not connected"
+err_has "the connection is still being made"
 
 # --- delete -------------------------------------------------------------------
 expect_exit 0 "delete" s alice delete bobby

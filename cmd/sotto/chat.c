@@ -145,7 +145,7 @@ static void send_to(struct chat *c, const struct client_agent_contact *k, const 
 		return;
 	rc = client_agent_send_text(c->s.agent, k->id, (const uint8_t *)text, len, NULL);
 	if (rc == SOTTO_ERR_STATE) {
-		say(c, "%s is %s, not connected: nothing sent", k->name, fmt_state_name(k->state));
+		say(c, "nothing sent to %s: %s", k->name, fmt_not_connected(k->state));
 		return;
 	}
 	if (rc != SOTTO_OK) {

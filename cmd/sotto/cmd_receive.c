@@ -83,6 +83,8 @@ const struct command CMD_RECEIVE = {
                    "  connected: alice               a contact completed\n"
                    "  ++ delivered to alice: \"hi\"    one of your messages arrived\n"
                    "  x failed to alice: \"hi\" (...)  one of your messages was refused\n\n"
+                   "In a UTF-8 terminal the marks are \xe2\x9c\x93\xe2\x9c\x93 (delivered) and "
+                   "\xe2\x9c\x97 (failed).\n\n"
                    "options:\n"
                    "  --wait S   stay S seconds (default 5); SIGINT or SIGTERM ends it\n"
                    "             early, cleanly\n",

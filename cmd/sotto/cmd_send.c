@@ -75,8 +75,7 @@ static int send_text(struct cmd_run *r, const struct cli_opts *g, const char *na
 	session_set_handler(&r->s, on_event, &snd);
 	rc = client_agent_send_text(r->s.agent, c.id, (const uint8_t *)text, len, &snd.msg_id);
 	if (rc == SOTTO_ERR_STATE) {
-		cli_warn("%s is %s, not connected: messages can be sent once it is", name,
-		         fmt_state_name(c.state));
+		cli_warn("cannot send to %s: %s", name, fmt_not_connected(c.state));
 		return CLI_EXIT_FAIL;
 	}
 	if (rc == SOTTO_ERR_BUSY) {
@@ -95,7 +94,8 @@ static int send_text(struct cmd_run *r, const struct cli_opts *g, const char *na
 	}
 	printf("%s\n", fmt_status_name(snd.status));
 	if (snd.status == CLIENT_AGENT_FAILED)
-		return cli_fail(snd.reason, "the message to %s failed", name);
+		return cli_fail(snd.reason, "the message to %s failed (%s)", name,
+		                fmt_fail_reason(snd.reason));
 	return CLI_EXIT_OK;
 }
 

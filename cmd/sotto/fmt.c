@@ -166,6 +166,18 @@ const char *fmt_mark(enum client_agent_msg_status status, bool utf8)
 	return "";
 }
 
+const char *fmt_fail_reason(sotto_err reason)
+{
+	switch (reason) {
+	case SOTTO_ERR_AUTH:
+		return "their queue is gone: they deleted this contact, or their relay lost it";
+	case SOTTO_ERR_CANCELLED: return "the contact was deleted before it went out";
+	case SOTTO_ERR_TOO_LARGE: return "too large for the relay";
+	case SOTTO_ERR_PROTOCOL: return "the relay refused it as malformed";
+	default: return sotto_strerror(reason);
+	}
+}
+
 const char *fmt_status_name(enum client_agent_msg_status status)
 {
 	switch (status) {
@@ -176,6 +188,18 @@ const char *fmt_status_name(enum client_agent_msg_status status)
 	case CLIENT_AGENT_RECEIVED: return "received";
 	}
 	return "unknown";
+}
+
+const char *fmt_not_connected(enum client_agent_contact_state state)
+{
+	switch (state) {
+	case CLIENT_AGENT_INVITING: return "the invitation has not been accepted yet";
+	case CLIENT_AGENT_JOINING:
+		return "the connection is still being made (try again once it is connected)";
+	case CLIENT_AGENT_DELETED: return "this contact was deleted (invite them again to talk)";
+	case CLIENT_AGENT_CONNECTED: break;
+	}
+	return "not connected";
 }
 
 const char *fmt_state_name(enum client_agent_contact_state state)

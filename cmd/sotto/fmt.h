@@ -65,6 +65,17 @@ uint64_t fmt_now_ms(void);
  */
 const char *fmt_mark(enum client_agent_msg_status status, bool utf8);
 
+/*
+ * Why one of our messages failed, in plain words: "their queue is gone
+ * (they deleted this contact, or their relay lost it)" for
+ * SOTTO_ERR_AUTH, and so on; sotto_strerror for a reason without a
+ * better explanation.
+ */
+const char *fmt_fail_reason(sotto_err reason);
+
+/* Why nothing can be sent to a contact in state (not CONNECTED), in plain words. */
+const char *fmt_not_connected(enum client_agent_contact_state state);
+
 /* "queued", "sent", "delivered", "failed", "received" ("unknown" otherwise). */
 const char *fmt_status_name(enum client_agent_msg_status status);
 

@@ -82,7 +82,7 @@ static const char *status_line(struct show *sh, const struct client_agent_event 
 	contact_name(sh, ev->contact_id, name, sizeof(name));
 	if (ev->status == CLIENT_AGENT_FAILED)
 		snprintf(sh->buf, SHOW_LINE_MAX, "%s failed to %s: \"%s\" (%s)",
-		         fmt_mark(ev->status, sh->utf8), name, f.text, sotto_strerror(ev->err));
+		         fmt_mark(ev->status, sh->utf8), name, f.text, fmt_fail_reason(ev->err));
 	else
 		snprintf(sh->buf, SHOW_LINE_MAX, "%s %s to %s: \"%s\"",
 		         fmt_mark(ev->status, sh->utf8), fmt_status_name(ev->status), name, f.text);
@@ -210,7 +210,7 @@ const char *show_message(struct show *sh, const struct client_agent_msg *m, cons
 		return sh->buf;
 	if (m->status == CLIENT_AGENT_FAILED)
 		snprintf(sh->buf + pos, SHOW_LINE_MAX - pos, " %s (%s)",
-		         fmt_mark(m->status, sh->utf8), sotto_strerror(m->reason));
+		         fmt_mark(m->status, sh->utf8), fmt_fail_reason(m->reason));
 	else
 		snprintf(sh->buf + pos, SHOW_LINE_MAX - pos, " %s", fmt_mark(m->status, sh->utf8));
 	return sh->buf;
