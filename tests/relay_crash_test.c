@@ -88,6 +88,7 @@ struct queue {
 	uint8_t k_rauth[RELAY_KEY_LEN], k_deliver[RELAY_KEY_LEN];
 	struct x25519_keypair rk; /* only while its NEW is outstanding */
 	uint32_t new_corr, sub_corr, get_corr;
+	bool want_pump;                 /* a delivery made room: pump its sender after the block */
 	struct inflight acks[ACKS_MAX]; /* ACKs sent, not answered yet (corr, seq) */
 	size_t n_acks;
 	bool drained;
@@ -120,6 +121,10 @@ struct test {
 	uint64_t rng;
 	pid_t pid;
 	bool failed, draining, killed;
+	/* The receiver's commands made while one block is read, sent together after it. */
+	uint8_t rx_buf[RELAY_BLOCK_CONTENT_MAX];
+	struct relay_batch_writer rx_bw;
+	bool in_rx_block;
 	char dir[DIR_LEN], data[PATH_LEN], log[PATH_LEN];
 	const char *relay;
 	char key[ADDR_LEN];
@@ -205,7 +210,8 @@ static void batch_flush(struct peer *p, struct relay_batch_writer *bw)
 		rc = net_conn_send(p->conn, bw->buf, len);
 	/* A connection already closing (the relay died) refuses with STATE; on_close judges it. */
 	if (rc != SOTTO_OK && !(rc == SOTTO_ERR_STATE && !net_conn_is_open(p->conn)))
-		test_fail(p->t, "sending a block: %s", sotto_strerror(rc));
+		test_fail(p->t, "sending a block (%s %d): %s", p->qi < 0 ? "receiver" : "sender",
+		          p->qi, sotto_strerror(rc));
 	relay_batch_writer_init(bw, bw->buf);
 }
 
@@ -214,16 +220,18 @@ static void rx_command(struct test *t, struct queue *q, enum relay_cmd_code code
                        const uint8_t *SOTTO_NULLABLE msg_id)
 {
 	uint8_t buf[RELAY_BLOCK_CONTENT_MAX];
-	struct relay_batch_writer bw;
+	struct relay_batch_writer bw, *w = t->in_rx_block ? &t->rx_bw : &bw;
 	struct relay_cmd cmd;
 
 	relay_batch_writer_init(&bw, buf);
 	relay_cmd_init(&cmd, code, corr, q->rid);
 	if (msg_id != NULL)
 		memcpy(cmd.msg_id, msg_id, RELAY_MSG_ID_LEN);
-	if (!batch_add(&bw, &cmd, q->k_rauth, &t->rx))
+	if (!relay_batch_writer_fits(w, relay_cmd_len(&cmd)))
+		batch_flush(&t->rx, w);
+	if (!batch_add(w, &cmd, q->k_rauth, &t->rx))
 		test_fail(t, "encoding command %u", (unsigned)code);
-	else
+	else if (!t->in_rx_block)
 		batch_flush(&t->rx, &bw);
 }
 
@@ -410,7 +418,7 @@ static void on_msg(struct test *t, const struct relay_resp *resp)
 	q->acks[q->n_acks].seq = seq;
 	q->acks[q->n_acks].corr = next_corr(t);
 	rx_command(t, q, RELAY_CMD_ACK, q->acks[q->n_acks++].corr, resp->msg_id);
-	sender_pump(t, (int)(q - t->q));
+	q->want_pump = true; /* after the block: one block of SENDs for all its deliveries */
 }
 
 static void on_rx_ok_or_none(struct test *t, const struct relay_resp *resp)
@@ -465,7 +473,7 @@ static void on_tx_ok(struct peer *p, const struct relay_resp *resp)
 		if (q->n_deliv[seq] > 0)
 			q->n_conf_deliv++;
 		p->fl[i] = p->fl[--p->n_fl];
-		sender_pump(t, p->qi);
+		q->want_pump = true; /* after the block: one block of SENDs for all its OKs */
 		return;
 	}
 	test_fail(t, "sender %d: OK with unexpected corr %" PRIu32, p->qi, resp->corr);
@@ -520,11 +528,31 @@ static void on_block(void *user, struct net_conn *conn, const uint8_t *content, 
 		test_fail(p->t, "a block from the relay does not parse");
 		return;
 	}
+	/* The receiver answers a block of pushes with one block of ACKs, as a client would. */
+	if (p == &p->t->rx) {
+		relay_batch_writer_init(&p->t->rx_bw, p->t->rx_buf);
+		p->t->in_rx_block = true;
+	}
 	for (size_t i = 0; i < batch.n_tx && !p->t->failed; i++) {
 		if (relay_resp_parse(&resp, batch.tx[i].buf, batch.tx[i].len) != SOTTO_OK)
 			test_fail(p->t, "an answer from the relay does not parse");
 		else
 			on_resp(p, &resp);
+	}
+	if (p == &p->t->rx) {
+		p->t->in_rx_block = false;
+		if (p->t->rx.conn != NULL)
+			batch_flush(&p->t->rx, &p->t->rx_bw);
+	}
+	/*
+	 * Frames written in one loop turn stay counted in the write queue until
+	 * the next: sending one per answer could fill it.
+	 */
+	for (int qi = 0; qi < N_QUEUES; qi++) {
+		if (p->t->q[qi].want_pump) {
+			p->t->q[qi].want_pump = false;
+			sender_pump(p->t, qi);
+		}
 	}
 }
 

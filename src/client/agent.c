@@ -243,6 +243,9 @@ static void conn_on_state(void *user, enum rconn_state state, sotto_err reason)
 		for (struct agent_contact *c = a->contacts; c != NULL; c = c->next) {
 			if (c->is_gone || (c->rq_conn != conn && c->sq_conn != conn))
 				continue;
+			if (c->rq_conn == conn)
+				c->is_rx_stalled =
+				        false; /* a new SUB: pushes start from the oldest */
 			for (int k = 0; k < AGENT_TASK_N; k++) {
 				if (c->task[k].is_armed && !c->task[k].is_inflight) {
 					c->task[k].attempts = 0;
@@ -267,8 +270,13 @@ static void conn_on_msg(void *user, const uint8_t rid[static RELAY_ID_LEN],
 
 	(void)timestamp;
 	(void)flags;
-	if (c != NULL && c->is_subscribed)
-		agent_deliver(conn->a, c, msg_id, body, body_len);
+	if (c == NULL || !c->is_subscribed)
+		return;
+	if (c->is_rx_stalled) {
+		conn->a->stats.n_msgs_skipped++; /* comes again after the GET */
+		return;
+	}
+	agent_deliver(conn->a, c, msg_id, body, body_len);
 }
 
 static void conn_on_end(void *user, const uint8_t rid[static RELAY_ID_LEN])
@@ -1072,6 +1080,11 @@ void agent_debug_tap(struct client_agent *a, agent_tap_fn *fn, void *user)
 {
 	a->tap = fn;
 	a->tap_user = user;
+}
+
+void agent_debug_fail_deliveries(struct client_agent *a, unsigned n)
+{
+	a->n_debug_fail = n;
 }
 
 void agent_debug_deliver(struct client_agent *a, int64_t contact_id, const uint8_t *msg_id,

@@ -187,6 +187,7 @@ struct client_agent_stats {
 	uint64_t n_receipts_out;   /* RECEIPT envelopes queued */
 	uint64_t n_dup_relay;      /* dropped: the queue's last relay msg_id again */
 	uint64_t n_undecryptable;  /* dropped: did not decrypt (replayed, re-sent, tampered) */
+	uint64_t n_msgs_skipped;   /* pushed after one that could not be stored: left for later */
 	uint64_t n_dup_msg_id;     /* dropped: a message ID already in the history */
 	uint64_t n_invalid;        /* dropped: decrypted, but not a valid envelope here */
 	uint64_t n_queues_deleted; /* our queues deleted on their relay (DEL answered) */

@@ -791,6 +791,8 @@ static void on_get(struct client_agent *a, struct agent_contact *c, const struct
 		return;
 	}
 	c->task[AGENT_TASK_GET].attempts = 0;
+	/* The relay starts its pushes over after this answer (§4.4). */
+	c->is_rx_stalled = false;
 	if (reply->msg != NULL)
 		agent_deliver(a, c, reply->msg->msg_id, reply->msg->body, reply->msg->body_len);
 }
@@ -1147,7 +1149,12 @@ void agent_deliver(struct client_agent *a, struct agent_contact *c, const uint8_
 		agent_backoff(a, c, AGENT_TASK_GET);
 		return;
 	}
-	rc = deliver_tx(a, c, rx, msg_id, body, body_len);
+	if (a->n_debug_fail > 0) {
+		a->n_debug_fail--;
+		rc = SOTTO_ERR_BUSY; /* tests: as a locked database would */
+	} else {
+		rc = deliver_tx(a, c, rx, msg_id, body, body_len);
+	}
 	if (rx->is_ack && rx->info.has_rq && c->rq_conn != NULL && c->rq_conn->rc != NULL) {
 		/* Fire and forget: a lost ACK means a redelivery, dropped by its msg_id. */
 		sotto_err ack = rconn_ack(c->rq_conn->rc, rx->info.rq.rid, rx->info.rq.k_rauth,
@@ -1155,7 +1162,9 @@ void agent_deliver(struct client_agent *a, struct agent_contact *c, const uint8_
 		(void)ack;
 	}
 	if (!rx->is_ack) {
-		/* Not stored, not acknowledged: fetched again after a backoff. */
+		/* Not stored, not acknowledged: fetched again after a backoff, nothing after it
+		 * first. */
+		c->is_rx_stalled = true;
 		a->stats.n_store_errors++;
 		agent_emit_error(a, c->id, rc);
 		agent_backoff(a, c, AGENT_TASK_GET);

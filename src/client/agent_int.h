@@ -108,6 +108,12 @@ struct agent_contact {
 	bool is_out_stalled; /* an entry failed for now: wait for the rest, then resend */
 	bool needs_resume;   /* a SEND got QUOTA: the next carries RESUME */
 	bool is_subscribed;  /* registered with rq_conn */
+	/*
+	 * A delivery could not be stored: pushes are ignored (the relay keeps
+	 * them) until the GET that makes the relay start over from the oldest
+	 * (§4.4), so no later message is taken before it.
+	 */
+	bool is_rx_stalled;
 	/* A pending invite or connect whose done has not run. */
 	client_agent_done_fn *op_done;
 	void *op_user;
@@ -157,7 +163,8 @@ struct client_agent {
 	size_t n_conns_closing;
 	client_agent_closed_fn *closed;
 	void *closed_user;
-	agent_tap_fn *tap; /* tests */
+	agent_tap_fn *tap;     /* tests */
+	unsigned n_debug_fail; /* tests: deliveries to fail as if the store had */
 	void *tap_user;
 };
 
@@ -373,6 +380,8 @@ void agent_debug_deliver(struct client_agent *a, int64_t contact_id, const uint8
 SOTTO_NODISCARD sotto_err agent_debug_send_raw(struct client_agent *a, int64_t contact_id,
                                                const uint8_t *pt, size_t pt_len);
 void agent_debug_tap(struct client_agent *a, agent_tap_fn *fn, void *user);
+/* The next n deliveries fail as a busy store would make them (not stored, not acknowledged). */
+void agent_debug_fail_deliveries(struct client_agent *a, unsigned n);
 /* What is stored for a contact: queue IDs and keys (info), whether hs/ratchet exist. */
 SOTTO_NODISCARD sotto_err agent_debug_contact(struct client_agent *a, int64_t id,
                                               struct agent_info *info, bool *has_hs,

@@ -1162,6 +1162,42 @@ static void agent__receive__store_failure_not_acknowledged_then_fetched(void **s
 	world_free(&w);
 }
 
+/*
+ * The relay pushes several messages ahead of our ACKs: when the first one
+ * cannot be stored, the ones pushed after it must wait for it (they are
+ * skipped, then pushed again after the GET), so all arrive once, in order.
+ */
+static void agent__receive__failed_one_holds_back_the_pushed_ones_in_order(void **state)
+{
+	static const char *const texts[] = {"p1", "p2", "p3", "p4", "p5", "p6"};
+	struct world w;
+	struct hist h;
+	int64_t a_id, b_id, m = 0;
+	(void)state;
+
+	world_init(&w);
+	struct relay *r = relay_new(&w, 0);
+	struct user *alice = user_new(&w, "alice", 183);
+	struct user *bob = user_new(&w, "bob", 184);
+	add_relay(alice, r);
+	add_relay(bob, r);
+	make_contact(alice, bob, &a_id, &b_id);
+	user_close(alice);
+	for (size_t i = 0; i < 6; i++)
+		m = send_text(bob, b_id, texts[i]);
+	WAIT(&w, bob->status[m] == CLIENT_AGENT_SENT);
+	/* Alice comes back to six waiting messages, and her first store fails. */
+	user_open_agent(alice);
+	agent_debug_fail_deliveries(alice->agent, 1);
+	WAIT(&w, alice->n_recv == 6 && bob->status[m] == CLIENT_AGENT_DELIVERED);
+	assert_received(alice, texts, 6);
+	assert_int_equal(stats(alice).n_store_errors, 1);
+	assert_true(stats(alice).n_msgs_skipped >= 1);
+	history(alice, a_id, &h);
+	assert_int_equal(h.n, 6);
+	world_free(&w);
+}
+
 static void agent__invalid__envelope_acknowledged_and_dropped(void **state)
 {
 	static const uint8_t garbage[] = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'e', 'n', 'v'};
@@ -1629,6 +1665,7 @@ int main(void)
 	        cmocka_unit_test(agent__delete__queue_gone_peer_send_fails_auth_keys_forgotten),
 	        cmocka_unit_test(agent__duplicates__redelivery_resend_and_reused_id_shown_once),
 	        cmocka_unit_test(agent__receive__store_failure_not_acknowledged_then_fetched),
+	        cmocka_unit_test(agent__receive__failed_one_holds_back_the_pushed_ones_in_order),
 	        cmocka_unit_test(agent__invalid__envelope_acknowledged_and_dropped),
 	        cmocka_unit_test(agent__relays__no_relay_configured_is_a_distinct_error),
 	        cmocka_unit_test(agent__receipts__one_receipt_carries_sixty_four_ids),

@@ -25,10 +25,11 @@
  *
  * Subscriptions (rconn_subscribe) are renewed with SUB on every connection;
  * pushed messages are opened with the queue's K_deliver and handed to
- * on_msg. The caller acknowledges a message (rconn_ack) once it has
- * durably processed it; until then the relay sends that queue nothing new,
- * and after a reconnect it sends the same message again (the caller drops
- * duplicates by msg_id).
+ * on_msg, in the queue's order. The caller acknowledges each message
+ * (rconn_ack), oldest first, once it has durably processed it; the relay
+ * keeps at most 8 of a queue's messages pushed and unacknowledged, and after
+ * a reconnect (or a GET on the same connection) it pushes again from the
+ * oldest unacknowledged one (the caller drops duplicates).
  *
  * Callbacks always run from the event loop, never from inside a call the
  * caller made, with two documented exceptions: rconn_free and rconn_close

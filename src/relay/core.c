@@ -71,13 +71,20 @@ struct held {
 
 struct relay_sub {
 	uint8_t rid[RELAY_ID_LEN];
-	struct relay_client *client;            /* the subscriber, borrowed */
-	struct relay_sub *hnext;                /* table chain */
-	struct relay_sub *cprev, *cnext;        /* the subscriber's list */
-	uint8_t delivered_id[RELAY_MSG_ID_LEN]; /* valid while has_pending */
-	bool has_pending;                       /* a MSG is out, not acknowledged */
-	bool want_push;   /* a push is due: held for client, or deferred while it is blocked */
-	bool is_in_block; /* pushed in the block being built (undone if it is refused) */
+	struct relay_client *client;     /* the subscriber, borrowed */
+	struct relay_sub *hnext;         /* table chain */
+	struct relay_sub *cprev, *cnext; /* the subscriber's list */
+	/*
+	 * The push window (§4.4): the oldest n_out messages of the queue are out
+	 * and not acknowledged, the newest of them is out_seq; the next push is
+	 * the first message after it.
+	 */
+	uint64_t out_seq;   /* valid while n_out > 0 */
+	uint8_t n_out;      /* <= RELAY_PUSH_WINDOW */
+	uint8_t n_in_block; /* of those, pushed in the block being built */
+	uint64_t block_seq; /* out_seq before the block being built */
+	bool want_push;     /* a push is due: held for client, or deferred while it is blocked */
+	bool is_in_block;   /* pushed in the block being built (undone if it is refused) */
 	struct relay_sub *bnext; /* the block's pushed subs, while is_in_block */
 };
 
@@ -635,7 +642,7 @@ static enum relay_err send_store(struct relay_client *c, const struct relay_cmd 
 	uint8_t msg_id[RELAY_MSG_ID_LEN];
 	uint64_t seq;
 
-	if (sub != NULL && !sub->has_pending && !sub->want_push)
+	if (sub != NULL && sub->n_out < RELAY_PUSH_WINDOW && !sub->want_push)
 		held_room(sub->client,
 		          1); /* before the write: an early flush commits nothing of ours */
 	ctx_random(core->ctx, msg_id, sizeof(msg_id));
@@ -650,7 +657,7 @@ static enum relay_err send_store(struct relay_client *c, const struct relay_cmd 
 	if (seq < core->seq_unsynced_min)
 		core->seq_unsynced_min = seq;
 	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
-	if (sub != NULL && !sub->has_pending && !sub->want_push)
+	if (sub != NULL && sub->n_out < RELAY_PUSH_WINDOW && !sub->want_push)
 		hold_push(sub, true);
 	return RELAY_ERR_NONE;
 }
@@ -762,7 +769,7 @@ static enum relay_err cmd_sub(struct relay_client *c, const struct relay_cmd *cm
 		sub_unlink_client(sub);
 		sub_link_client(sub, c);
 	}
-	sub->has_pending = false; /* an unacknowledged message goes out again */
+	sub->n_out = 0; /* what is out and unacknowledged goes out again */
 	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, false);
 	hold_push(sub, false); /* even if a push is held for a former subscriber */
 out:
@@ -776,9 +783,22 @@ static enum relay_err cmd_get(struct relay_client *c, const struct relay_cmd *cm
 	struct relay_store_queue q;
 	enum relay_err err;
 
+	struct relay_sub *sub;
+
 	memset(&q, 0, sizeof(q));
-	if ((err = auth_recipient(c, cmd, &q)) == RELAY_ERR_NONE)
-		hold_get(c, cmd->corr, q.rid);
+	if ((err = auth_recipient(c, cmd, &q)) != RELAY_ERR_NONE)
+		goto out;
+	sub = sub_find(c->core, q.rid);
+	if (sub != NULL && sub->client == c)
+		held_room(c, 2);
+	hold_get(c, cmd->corr, q.rid);
+	if (sub != NULL && sub->client == c) {
+		/* The subscriber starts over: pushes resume from the oldest after this answer. */
+		sub->n_out = 0;
+		if (!sub->want_push)
+			hold_push(sub, false);
+	}
+out:
 	relay_store_queue_clear(&q);
 	return err;
 }
@@ -809,7 +829,8 @@ static enum relay_err ack_delete(struct relay_client *c, const struct relay_cmd 
 	core->stats.n_msgs_acked++;
 	hold_simple(c, RELAY_RESP_OK, cmd->corr, cmd->entity, true);
 	if (sub != NULL) {
-		sub->has_pending = false;
+		if (sub->n_out > 0)
+			sub->n_out--; /* the oldest one out */
 		if (!sub->want_push)
 			hold_push(sub, false);
 	}
@@ -944,11 +965,14 @@ static void block_subs_settle(struct relay_core *core, bool is_sent)
 		core->block_subs = s->bnext;
 		s->bnext = NULL;
 		s->is_in_block = false;
-		if (is_sent)
-			continue;
-		s->has_pending = false; /* that MSG never left: deliver the oldest again */
-		s->want_push = true;
-		core->stats.n_msgs_out--;
+		if (!is_sent) {
+			/* Those MSGs never left: push them again. */
+			s->n_out = (uint8_t)(s->n_out - s->n_in_block);
+			s->out_seq = s->block_seq;
+			s->want_push = true;
+			core->stats.n_msgs_out -= s->n_in_block;
+		}
+		s->n_in_block = 0;
 	}
 }
 
@@ -1075,11 +1099,12 @@ out:
 
 /*
  * A held push: if this client still holds the subscription and wants a
- * push, deliver the oldest message unless it is already out. False when
- * that message is not durable yet: the push stays due and held. A push
- * does not wait for the commit of the turn that asked for it (an ACK's):
- * if that commit is lost in a crash, so is the ACK's OK, and redelivering
- * the acknowledged message after a restart is what §4.4 allows then.
+ * push, deliver the queue's next messages, oldest first, until the window
+ * is full. False when the next message is not durable yet: the push stays
+ * due and held. A push does not wait for the commit of the turn that asked
+ * for it (an ACK's): if that commit is lost in a crash, so is the ACK's OK,
+ * and redelivering the acknowledged message after a restart is what §4.4
+ * allows then.
  */
 static bool emit_push(struct relay_client *c, struct relay_batch_writer *bw, const struct held *h)
 {
@@ -1087,33 +1112,45 @@ static bool emit_push(struct relay_client *c, struct relay_batch_writer *bw, con
 	struct relay_sub *sub = sub_find(core, h->rid);
 	struct relay_store_queue q;
 	bool is_done = true;
+	uint64_t seq, before;
+	sotto_err rc;
 
 	memset(&q, 0, sizeof(q));
-	if (sub == NULL || sub->client != c || !sub->want_push || sub->is_in_block || c->is_blocked)
+	if (sub == NULL || sub->client != c || !sub->want_push || c->is_blocked)
 		return true; /* a blocked client's push stays due (want_push) until unblock */
 	if (relay_store_queue_by_rid(core->store, h->rid, &q) != SOTTO_OK) {
 		sub->want_push = false;
 		goto out;
 	}
-	if (relay_store_msg_first(core->store, h->rid, &core->msg) != SOTTO_OK) {
-		sub->want_push = false;
-		sub->has_pending = false; /* empty (or unreadable until the next trigger) */
-		goto out;
+	while (sub->n_out < RELAY_PUSH_WINDOW && !c->is_blocked && !c->is_dead) {
+		if (sub->n_out == 0)
+			rc = relay_store_msg_first(core->store, h->rid, &core->msg);
+		else
+			rc = relay_store_msg_after(core->store, h->rid, sub->out_seq, &core->msg);
+		if (rc != SOTTO_OK)
+			break; /* none (or unreadable until the next trigger) */
+		if (!msg_is_durable(core, &core->msg)) {
+			is_done = false; /* want_push stays set */
+			goto out;
+		}
+		seq = core->msg.seq;
+		before = sub->out_seq;
+		if (emit_msg(c, bw, 0, &q, &core->msg) != SOTTO_OK)
+			break;
+		/* emit_msg may have sent the block before this one (and settled its subs). */
+		if (!sub->is_in_block) {
+			sub->is_in_block = true;
+			sub->n_in_block = 0;
+			sub->block_seq = before;
+			sub->bnext = core->block_subs;
+			core->block_subs = sub;
+		}
+		sub->n_in_block++;
+		sub->n_out++;
+		sub->out_seq = seq;
 	}
-	if (!msg_is_durable(core, &core->msg)) {
-		is_done = false; /* want_push stays set */
-		goto out;
-	}
-	sub->want_push = false;
-	if (sub->has_pending && memcmp(sub->delivered_id, core->msg.msg_id, RELAY_MSG_ID_LEN) == 0)
-		goto out; /* still out, waiting for its ACK */
-	if (emit_msg(c, bw, 0, &q, &core->msg) == SOTTO_OK) {
-		sub->has_pending = true;
-		memcpy(sub->delivered_id, core->msg.msg_id, RELAY_MSG_ID_LEN);
-		sub->is_in_block = true;
-		sub->bnext = core->block_subs;
-		core->block_subs = sub;
-	}
+	/* Due again only while blocked with room left; an ACK or a new message asks again. */
+	sub->want_push = c->is_blocked && sub->n_out < RELAY_PUSH_WINDOW;
 out:
 	relay_store_queue_clear(&q);
 	return is_done;
@@ -1368,9 +1405,10 @@ static void recheck_deliveries(struct relay_core *core)
 {
 	for (size_t i = 0; i < core->n_buckets; i++) {
 		for (struct relay_sub *s = core->buckets[i]; s != NULL; s = s->hnext) {
-			if (!s->has_pending || s->want_push)
+			if (s->n_out == 0 || s->want_push)
 				continue;
 			held_room(s->client, 1); /* may flush: the table does not change */
+			s->n_out = 0;            /* from the oldest still there */
 			hold_push(s, false);
 		}
 	}

@@ -697,8 +697,9 @@ static void core__no_msg__ack_of_another_id(void **state)
 	expect_resp(send_trip(r, 1, &q, 1, 1, NULL), RELAY_RESP_OK, 1, q.sid);
 	expect_resp(send_trip(r, 2, &q, 2, 2, NULL), RELAY_RESP_OK, 2, q.sid);
 	expect_resp(rtrip(r, RELAY_CMD_SUB, 3, &q), RELAY_RESP_OK, 3, q.rid);
-	assert_int_equal(r->n_resps, 2);
+	assert_int_equal(r->n_resps, 3); /* both pushed: the window holds them */
 	expect_msg(&r->resps[1], &q, 0, 1, 1);
+	expect_msg(&r->resps[2], &q, 0, 2, 2);
 	memcpy(other, r->resps[1].msg_id, sizeof(other));
 	other[0] ^= 1;
 	ack_cmd(&cmd, 4, &q, other);
@@ -712,34 +713,69 @@ static void core__no_msg__ack_of_another_id(void **state)
 	assert_memory_equal(r->resps[0].msg_id, other, RELAY_MSG_ID_LEN);
 }
 
-static void core__push__next_only_after_ack(void **state)
+/* Bodies of message i in the window tests: i + 1 bytes of 0xb0 + i. */
+static void send_numbered(struct peer *s, const struct tq *q, unsigned i)
+{
+	expect_resp(send_trip(s, 100 + i, q, (uint8_t)(0xb0 + i), i + 1, NULL), RELAY_RESP_OK,
+	            100 + i, q->sid);
+}
+
+static void core__push__window_then_next_after_each_ack(void **state)
 {
 	struct fixture *f = *state;
 	struct peer *r = &f->peers[0], *s = &f->peers[1];
 	struct relay_cmd cmd;
 	struct tq q;
+	unsigned i;
 
 	tq_new(r, &q);
 	expect_resp(rtrip(r, RELAY_CMD_SUB, 1, &q), RELAY_RESP_OK, 1, q.rid);
 	assert_int_equal(r->n_resps, 1);
-	/* Two sends: the subscriber gets the first pushed, not the second. */
+	/* One more send than the window: the subscriber gets the window pushed, not the rest. */
 	peer_reset(r);
-	expect_resp(send_trip(s, 2, &q, 0xb1, 50, NULL), RELAY_RESP_OK, 2, q.sid);
-	expect_resp(send_trip(s, 3, &q, 0xb2, 60, NULL), RELAY_RESP_OK, 3, q.sid);
-	assert_int_equal(r->n_resps, 1);
-	expect_msg(&r->resps[0], &q, 0, 0xb1, 50);
-	/* ACK: OK, then the next MSG in the same flush. */
+	for (i = 0; i <= RELAY_PUSH_WINDOW; i++)
+		send_numbered(s, &q, i);
+	assert_int_equal(r->n_resps, RELAY_PUSH_WINDOW);
+	for (i = 0; i < RELAY_PUSH_WINDOW; i++)
+		expect_msg(&r->resps[i], &q, 0, (uint8_t)(0xb0 + i), i + 1);
+	/* ACK of the oldest: OK, then the next MSG in the same flush. */
 	ack_cmd(&cmd, 4, &q, r->resps[0].msg_id);
 	expect_resp(roundtrip(r, &cmd, q.k_rauth), RELAY_RESP_OK, 4, q.rid);
 	assert_int_equal(r->n_resps, 2);
 	assert_int_equal(r->n_blocks, 1); /* packed together */
-	expect_msg(&r->resps[1], &q, 0, 0xb2, 60);
-	/* GET does not disturb the subscription: the same message, no extra push. */
-	expect_msg(rtrip(r, RELAY_CMD_GET, 5, &q), &q, 5, 0xb2, 60);
-	assert_int_equal(r->n_resps, 1);
-	ack_cmd(&cmd, 6, &q, r->resps[0].msg_id);
-	expect_resp(roundtrip(r, &cmd, q.k_rauth), RELAY_RESP_OK, 6, q.rid);
-	assert_int_equal(r->n_resps, 1); /* empty now */
+	expect_msg(&r->resps[1], &q, 0, (uint8_t)(0xb0 + RELAY_PUSH_WINDOW), RELAY_PUSH_WINDOW + 1);
+	/* More messages while the window is full: nothing pushed. */
+	peer_reset(r);
+	for (i = 0; i < RELAY_PUSH_WINDOW; i++)
+		send_numbered(s, &q, i);
+	assert_int_equal(r->n_resps, 0);
+	/* GET from the subscriber starts over: its answer, then the window from the oldest. */
+	expect_msg(rtrip(r, RELAY_CMD_GET, 5, &q), &q, 5, 0xb1, 2);
+	assert_int_equal(r->n_resps, 1 + RELAY_PUSH_WINDOW);
+	for (i = 0; i < RELAY_PUSH_WINDOW; i++)
+		expect_msg(&r->resps[1 + i], &q, 0, (uint8_t)(0xb1 + i), i + 2);
+	/* Only the oldest may be acknowledged: the third is NO_MSG. */
+	ack_cmd(&cmd, 6, &q, r->resps[3].msg_id);
+	expect_err(roundtrip(r, &cmd, q.k_rauth), RELAY_ERR_NO_MSG, 6);
+	assert_int_equal(r->n_resps, 1); /* no push either */
+}
+
+/* A GET from another connection does not disturb the subscriber's window. */
+static void core__push__get_elsewhere_leaves_window(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1], *t = &f->peers[2];
+	struct tq q;
+
+	tq_new(r, &q);
+	send_numbered(s, &q, 0);
+	send_numbered(s, &q, 1);
+	expect_resp(rtrip(r, RELAY_CMD_SUB, 1, &q), RELAY_RESP_OK, 1, q.rid);
+	assert_int_equal(r->n_resps, 3);
+	peer_reset(r);
+	expect_msg(rtrip(t, RELAY_CMD_GET, 2, &q), &q, 2, 0xb0, 1);
+	assert_int_equal(t->n_resps, 1);
+	assert_int_equal(r->n_resps, 0);
 }
 
 static void core__end__second_sub_takes_over(void **state)
@@ -1444,6 +1480,48 @@ static void core__push__waits_while_busy_and_resumes_on_unblock(void **state)
 	}
 }
 
+/*
+ * One queue's window spans several blocks and the output refuses one of
+ * them: the refused messages are pushed again on unblock, after the ones
+ * that left, each exactly once and in order.
+ */
+static void core__push__window_across_refused_block_resumes_in_order(void **state)
+{
+	enum { BODY = 5000 }; /* three MSGs fill a block */
+	struct fixture *f = *state;
+	struct peer *r = &f->peers[0], *s = &f->peers[1];
+	struct relay_stats st;
+	struct relay_cmd cmd;
+	size_t n_seen = 0, n_first;
+	struct tq q;
+
+	tq_new(r, &q);
+	for (unsigned i = 0; i < RELAY_PUSH_WINDOW; i++)
+		expect_resp(send_trip(s, 1 + i, &q, (uint8_t)(0x10 + i), BODY, NULL), RELAY_RESP_OK,
+		            1 + i, q.sid);
+	peer_reset(r);
+	r->busy_after = 2; /* the OK and the first block of pushes */
+	rcmd(&cmd, RELAY_CMD_SUB, 50, &q);
+	feed_one(r, &cmd, q.k_rauth);
+	flush_ok(f);
+	expect_resp(&r->resps[0], RELAY_RESP_OK, 50, q.rid);
+	n_first = r->n_resps - 1;
+	assert_true(n_first > 0 && n_first < RELAY_PUSH_WINDOW);
+	for (size_t i = 0; i < n_first; i++)
+		expect_msg(&r->resps[1 + i], &q, 0, (uint8_t)(0x10 + n_seen++), BODY);
+	flush_ok(f); /* still blocked: nothing more */
+	assert_int_equal(r->n_resps, 1 + n_first);
+	peer_reset(r);
+	r->busy_after = 0;
+	relay_client_unblock(r->client);
+	flush_ok(f);
+	assert_int_equal(r->n_resps, RELAY_PUSH_WINDOW - n_first);
+	for (size_t i = 0; i < r->n_resps; i++)
+		expect_msg(&r->resps[i], &q, 0, (uint8_t)(0x10 + n_seen++), BODY);
+	relay_core_stats(f->core, &st);
+	assert_int_equal(st.n_msgs_out, RELAY_PUSH_WINDOW);
+}
+
 static void core__push__refused_answers_kill_the_client__busy_output(void **state)
 {
 	struct fixture *f = *state;
@@ -1655,18 +1733,19 @@ static void core_sync__push_of_durable_message_does_not_wait_for_ack_sync__pipel
 
 	fx_pipelined(f);
 	tq_new_pipelined(r, &q);
-	send_cmd(&cmd, 1, &q, b1, sizeof(b1));
-	feed_one(s, &cmd, NULL);
-	send_cmd(&cmd, 2, &q, b2, sizeof(b2));
-	feed_one(s, &cmd, NULL);
+	/* One more message than the push window. */
+	for (unsigned i = 0; i <= RELAY_PUSH_WINDOW; i++) {
+		send_cmd(&cmd, 1, &q, i == RELAY_PUSH_WINDOW ? b2 : b1, sizeof(b1));
+		feed_one(s, &cmd, NULL);
+	}
 	flush_ok(f);
 	sync_now(f);
 	flush_ok(f);
 	peer_reset(r);
 	rcmd(&cmd, RELAY_CMD_SUB, 3, &q);
 	feed_one(r, &cmd, q.k_rauth);
-	flush_ok(f); /* no write: the OK and the first push go out at once */
-	assert_int_equal(r->n_resps, 2);
+	flush_ok(f); /* no write: the OK and the window's pushes go out at once */
+	assert_int_equal(r->n_resps, 1 + RELAY_PUSH_WINDOW);
 	expect_msg(&r->resps[1], &q, 0, 1, sizeof(b1));
 	/* ACK: its OK waits for its sync, but the next message is durable: pushed now. */
 	ack_cmd(&cmd, 4, &q, r->resps[1].msg_id);
@@ -1773,7 +1852,8 @@ int main(void)
 	        T(core__auth__replay_under_other_session),
 	        T(core__msg__send_get_ack_none),
 	        T(core__no_msg__ack_of_another_id),
-	        T(core__push__next_only_after_ack),
+	        T(core__push__window_then_next_after_each_ack),
+	        T(core__push__get_elsewhere_leaves_window),
 	        T(core__end__second_sub_takes_over),
 	        T(core__redeliver__unacked_after_resubscribe),
 	        T(core__reencrypt__send_and_msg_share_no_run),
@@ -1783,6 +1863,7 @@ int main(void)
 	        T(core__quota__too_many_refused_queues_close_the_connection),
 	        T(core__rate__new_per_minute_with_manual_clock),
 	        T(core__push__waits_while_busy_and_resumes_on_unblock),
+	        T(core__push__window_across_refused_block_resumes_in_order),
 	        T(core__push__refused_answers_kill_the_client__busy_output),
 	        T(core__group_commit__answers_only_after_flush),
 	        T(core__group_commit__failed_commit_answers_internal),

@@ -34,6 +34,8 @@ enum {
 	 * resumed yet (§4.4); one more closes the connection.
 	 */
 	RELAY_STUCK_MAX = 32,
+	/* Messages of one subscribed queue pushed and not yet acknowledged (§4.4). */
+	RELAY_PUSH_WINDOW = 8,
 	/* Answers one connection may have held for the next commit; more flush early. */
 	RELAY_HELD_MAX = 1024,
 	/* Messages one expiry step deletes (one loop turn stays short). */

@@ -228,6 +228,15 @@ SOTTO_NODISCARD sotto_err relay_store_msg_first(struct relay_store *store,
                                                 struct relay_store_msg *out);
 
 /*
+ * Reads the oldest message of queue rid newer than seq (the next one to
+ * push after it) into *out, which is zeroed first. Errors as
+ * relay_store_msg_first.
+ */
+SOTTO_NODISCARD sotto_err relay_store_msg_after(struct relay_store *store,
+                                                const uint8_t rid[static RELAY_ID_LEN],
+                                                uint64_t seq, struct relay_store_msg *out);
+
+/*
  * Deletes message msg_id of queue rid (ACK). Errors: SOTTO_ERR_NOT_FOUND,
  * SOTTO_ERR_IO, SOTTO_ERR_NOMEM, SOTTO_ERR_CORRUPT.
  */

@@ -87,6 +87,7 @@ enum store_stmt {
 	ST_M_ADD,
 	ST_M_COUNT,
 	ST_M_FIRST,
+	ST_M_AFTER,
 	ST_M_DELETE,
 	ST_M_EXPIRE,
 	ST_STATS,
@@ -110,6 +111,8 @@ static const char *const store_sql[STORE_N_STMTS] = {
         [ST_M_ADD] = "INSERT INTO msg(rid, msg_id, ts, flags, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         [ST_M_COUNT] = "SELECT count(*) FROM msg WHERE rid = ?1",
         [ST_M_FIRST] = "SELECT seq, msg_id, ts, flags, body FROM msg WHERE rid = ?1 "
+                       "ORDER BY seq LIMIT 1",
+        [ST_M_AFTER] = "SELECT seq, msg_id, ts, flags, body FROM msg WHERE rid = ?1 AND seq > ?2 "
                        "ORDER BY seq LIMIT 1",
         [ST_M_DELETE] = "DELETE FROM msg WHERE rid = ?1 AND msg_id = ?2",
         [ST_M_EXPIRE] = "DELETE FROM msg WHERE seq IN (SELECT seq FROM msg WHERE ts < ?1 "
@@ -1028,10 +1031,11 @@ out:
 	return rc;
 }
 
-sotto_err relay_store_msg_first(struct relay_store *store, const uint8_t rid[static RELAY_ID_LEN],
-                                struct relay_store_msg *out)
+/* The first message of rid after seq (0: the oldest) into *out. */
+static sotto_err msg_next(struct relay_store *store, const uint8_t rid[static RELAY_ID_LEN],
+                          bool has_after, uint64_t after, struct relay_store_msg *out)
 {
-	sqlite3_stmt *st = store->stmt[ST_M_FIRST];
+	sqlite3_stmt *st = store->stmt[has_after ? ST_M_AFTER : ST_M_FIRST];
 	bool has_row = false;
 	sotto_err rc;
 
@@ -1039,6 +1043,12 @@ sotto_err relay_store_msg_first(struct relay_store *store, const uint8_t rid[sta
 	if ((rc = store_usable(store)) != SOTTO_OK)
 		goto out;
 	if ((rc = bind_blob(store, st, 1, rid, RELAY_ID_LEN)) != SOTTO_OK)
+		goto out;
+	if (has_after && after > INT64_MAX) {
+		rc = SOTTO_ERR_NOT_FOUND; /* no seq is that large */
+		goto out;
+	}
+	if (has_after && (rc = bind_int(store, st, 2, (int64_t)after)) != SOTTO_OK)
 		goto out;
 	if ((rc = store_step(store, st, &has_row)) != SOTTO_OK)
 		goto out;
@@ -1052,6 +1062,18 @@ out:
 	if (rc != SOTTO_OK)
 		memset(out, 0, sizeof(*out));
 	return rc;
+}
+
+sotto_err relay_store_msg_first(struct relay_store *store, const uint8_t rid[static RELAY_ID_LEN],
+                                struct relay_store_msg *out)
+{
+	return msg_next(store, rid, false, 0, out);
+}
+
+sotto_err relay_store_msg_after(struct relay_store *store, const uint8_t rid[static RELAY_ID_LEN],
+                                uint64_t seq, struct relay_store_msg *out)
+{
+	return msg_next(store, rid, true, seq, out);
 }
 
 sotto_err relay_store_msg_delete(struct relay_store *store, const uint8_t rid[static RELAY_ID_LEN],

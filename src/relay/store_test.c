@@ -839,7 +839,7 @@ static void relay_store_queue_delete__ok__takes_only_its_messages(void **state)
 
 /* ---- messages --------------------------------------------------------- */
 
-static void relay_store_msg_add__ok__fifo_with_increasing_seq(void **state)
+static void relay_store_msg_add__ok__fifo_with_increasing_seq_and_after(void **state)
 {
 	struct fixture *f = *state;
 	struct relay_store_queue q;
@@ -858,6 +858,16 @@ static void relay_store_msg_add__ok__fifo_with_increasing_seq(void **state)
 		if (i > 0)
 			assert_true(seqs[i] > seqs[i - 1]);
 	}
+	/* msg_after walks the queue in order, skipping the other queue's messages. */
+	for (uint64_t i = 0; i < 7; i++) {
+		assert_int_equal(relay_store_msg_after(f->s, q.rid, seqs[i], m), SOTTO_OK);
+		assert_int_equal(m->seq, seqs[i + 1]);
+		assert_msg_is(m, i + 1);
+	}
+	assert_int_equal(relay_store_msg_after(f->s, q.rid, seqs[7], m), SOTTO_ERR_NOT_FOUND);
+	assert_int_equal(relay_store_msg_after(f->s, q.rid, UINT64_MAX, m), SOTTO_ERR_NOT_FOUND);
+	assert_int_equal(relay_store_msg_after(f->s, q.rid, 0, m), SOTTO_OK);
+	assert_int_equal(m->seq, seqs[0]);
 	for (uint64_t i = 0; i < 8; i++) {
 		assert_int_equal(relay_store_msg_count(f->s, q.rid, &n), SOTTO_OK);
 		assert_int_equal(n, 8 - i);
@@ -1614,8 +1624,9 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                relay_store_queue_delete__ok__takes_only_its_messages, setup, teardown),
-	        cmocka_unit_test_setup_teardown(relay_store_msg_add__ok__fifo_with_increasing_seq,
-	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                relay_store_msg_add__ok__fifo_with_increasing_seq_and_after, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(relay_store_msg_add__ok__empty_and_maximal_bodies,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
