@@ -67,30 +67,35 @@ void agent_envelope_init(struct client_agent *a, struct client_envelope *env, ui
 	env->sent_at_ms = agent_wall_ms(a);
 }
 
-/* Encrypts env with r into body (cap bytes) after prefix (the hello, for CONNECT). */
+/*
+ * Encrypts env, padded (§5.4), with r into body (cap bytes) after prefix
+ * (the hello, for CONNECT): the body is always RELAY_MSG_BODY_MAX bytes.
+ */
 static sotto_err seal_envelope(struct client_agent *a, struct ratchet *r,
                                const struct client_envelope *env, const uint8_t *prefix,
                                size_t prefix_len, uint8_t *body, size_t cap, size_t *len)
 {
+	size_t padded_len = client_envelope_padded_len(prefix_len);
+	size_t env_len = 0, ct_len = 0;
 	uint8_t *pt = NULL;
-	size_t pt_len = 0, ct_len = 0;
 	sotto_err rc;
 
 	*len = 0;
-	if (prefix_len > cap)
+	if (padded_len == 0 || prefix_len + RATCHET_OVERHEAD + padded_len > cap)
 		return SOTTO_ERR_TOO_LARGE;
-	if ((pt = ctx_alloc(a->ctx, CLIENT_ENVELOPE_MAX)) == NULL)
+	if ((pt = ctx_alloc(a->ctx, padded_len)) == NULL)
 		return SOTTO_ERR_NOMEM;
-	if ((rc = client_envelope_encode(env, pt, CLIENT_ENVELOPE_MAX, &pt_len)) != SOTTO_OK)
+	if ((rc = client_envelope_encode(env, pt, padded_len, &env_len)) != SOTTO_OK ||
+	    (rc = client_envelope_pad(pt, env_len, padded_len)) != SOTTO_OK)
 		goto out;
 	if (prefix_len > 0)
 		memcpy(body, prefix, prefix_len);
-	if ((rc = ratchet_encrypt(r, pt, pt_len, body + prefix_len, cap - prefix_len, &ct_len)) !=
-	    SOTTO_OK)
+	if ((rc = ratchet_encrypt(r, pt, padded_len, body + prefix_len, cap - prefix_len,
+	                          &ct_len)) != SOTTO_OK)
 		goto out;
 	*len = prefix_len + ct_len;
 out:
-	wipe_free(a, pt, CLIENT_ENVELOPE_MAX);
+	wipe_free(a, pt, padded_len);
 	return rc;
 }
 
@@ -911,7 +916,8 @@ static sotto_err accept_tx(struct client_agent *a, struct agent_contact *c, stru
 		rc = drop_undecryptable(a, rx, rc);
 		goto out;
 	}
-	if (client_envelope_parse(rx->pt, pt_len, &rx->env) != SOTTO_OK ||
+	if (client_envelope_unpad(rx->pt, pt_len, &pt_len) != SOTTO_OK ||
+	    client_envelope_parse(rx->pt, pt_len, &rx->env) != SOTTO_OK ||
 	    rx->env.kind != CLIENT_ENVELOPE_CONNECT ||
 	    rconn_sender_keys(a->ctx, rx->env.queue.ssk, info->sk_pub, info->k_sauth) != SOTTO_OK) {
 		a->stats.n_invalid++;
@@ -1024,7 +1030,8 @@ static sotto_err receive_tx(struct client_agent *a, struct agent_contact *c, str
 		rc = drop_undecryptable(a, rx, rc);
 		goto out;
 	}
-	if (client_envelope_parse(rx->pt, pt_len, &rx->env) == SOTTO_OK &&
+	if (client_envelope_unpad(rx->pt, pt_len, &pt_len) == SOTTO_OK &&
+	    client_envelope_parse(rx->pt, pt_len, &rx->env) == SOTTO_OK &&
 	    (rc = apply_envelope(a, c, rx, &is_valid)) != SOTTO_OK)
 		goto out;
 	if (!is_valid)
@@ -1245,18 +1252,33 @@ static void on_reply(void *user, const struct rconn_reply *reply)
 /* ---- tests ---- */
 
 sotto_err agent_debug_send_raw(struct client_agent *a, int64_t contact_id, const uint8_t *pt,
-                               size_t pt_len)
+                               size_t pt_len, bool pad)
 {
 	struct agent_contact *c = agent_contact_find(a, contact_id);
-	uint8_t *body = NULL;
+	size_t padded_len = client_envelope_padded_len(0);
+	uint8_t *body = NULL, *padded = NULL;
 	struct ratchet *r = NULL;
 	size_t len = 0;
 	sotto_err rc;
 
 	if (c == NULL)
 		return SOTTO_ERR_NOT_FOUND;
-	if ((body = ctx_alloc(a->ctx, RELAY_MSG_BODY_MAX)) == NULL)
-		return SOTTO_ERR_NOMEM;
+	if ((body = ctx_alloc(a->ctx, RELAY_MSG_BODY_MAX)) == NULL ||
+	    (padded = ctx_alloc(a->ctx, padded_len)) == NULL) {
+		rc = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	if (pad) {
+		if (pt_len >= padded_len) {
+			rc = SOTTO_ERR_TOO_LARGE;
+			goto out;
+		}
+		memcpy(padded, pt, pt_len);
+		if ((rc = client_envelope_pad(padded, pt_len, padded_len)) != SOTTO_OK)
+			goto out;
+		pt = padded;
+		pt_len = padded_len;
+	}
 	if ((rc = agent_tx_begin(a)) != SOTTO_OK)
 		goto out;
 	if ((rc = agent_ratchet_load(a, c->id, &r)) != SOTTO_OK ||
@@ -1272,5 +1294,6 @@ out:
 		agent_arm(a, c, AGENT_TASK_SEND, 0);
 	ratchet_free(r);
 	ctx_free(a->ctx, body);
+	wipe_free(a, padded, padded_len);
 	return rc;
 }

@@ -376,9 +376,9 @@ void agent_delete_maybe_finish(struct client_agent *a, struct agent_contact *c);
 /* Hands body to the agent as if the relay had delivered it on c's queue. */
 void agent_debug_deliver(struct client_agent *a, int64_t contact_id, const uint8_t *msg_id,
                          const uint8_t *body, size_t body_len);
-/* Encrypts pt (any bytes) for the contact and queues it as an outbox entry. */
+/* Encrypts pt (any bytes; padded as §5.4 when pad) for the contact and queues it. */
 SOTTO_NODISCARD sotto_err agent_debug_send_raw(struct client_agent *a, int64_t contact_id,
-                                               const uint8_t *pt, size_t pt_len);
+                                               const uint8_t *pt, size_t pt_len, bool pad);
 void agent_debug_tap(struct client_agent *a, agent_tap_fn *fn, void *user);
 /* The next n deliveries fail as a busy store would make them (not stored, not acknowledged). */
 void agent_debug_fail_deliveries(struct client_agent *a, unsigned n);

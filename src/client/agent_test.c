@@ -1111,7 +1111,7 @@ static void agent__duplicates__redelivery_resend_and_reused_id_shown_once(void *
 	env.text = (const uint8_t *)"only once, again";
 	env.text_len = strlen("only once, again");
 	assert_int_equal(client_envelope_encode(&env, pt, sizeof(pt), &pt_len), SOTTO_OK);
-	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, pt, pt_len), SOTTO_OK);
+	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, pt, pt_len, true), SOTTO_OK);
 	WAIT(&w, stats(alice).n_dup_msg_id == 1);
 
 	/* Nothing shown twice, and the queue still flows. */
@@ -1219,21 +1219,30 @@ static void agent__invalid__envelope_acknowledged_and_dropped(void **state)
 
 	/* Garbage, an unknown kind, and a valid envelope that makes no sense now (CONNECTED again).
 	 */
-	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, garbage, sizeof(garbage)),
+	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, garbage, sizeof(garbage), true),
 	                 SOTTO_OK);
 	pt[0] = 99;
 	memset(pt + 1, 0, CLIENT_ENVELOPE_HEADER_LEN);
-	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, pt, CLIENT_ENVELOPE_HEADER_LEN + 1),
-	                 SOTTO_OK);
+	assert_int_equal(
+	        agent_debug_send_raw(bob->agent, b_id, pt, CLIENT_ENVELOPE_HEADER_LEN + 1, true),
+	        SOTTO_OK);
 	memset(&env, 0, sizeof(env));
 	env.kind = CLIENT_ENVELOPE_CONNECTED;
 	memcpy(env.name, "Mallory", 8);
 	env.name_len = 7;
 	assert_int_equal(client_envelope_encode(&env, pt, sizeof(pt), &pt_len), SOTTO_OK);
-	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, pt, pt_len), SOTTO_OK);
+	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, pt, pt_len, true), SOTTO_OK);
+	/* A valid text without the padding (§5.4). */
+	memset(&env, 0, sizeof(env));
+	env.kind = CLIENT_ENVELOPE_TEXT;
+	env.msg_id[0] = 1;
+	env.text = (const uint8_t *)"unpadded";
+	env.text_len = strlen("unpadded");
+	assert_int_equal(client_envelope_encode(&env, pt, sizeof(pt), &pt_len), SOTTO_OK);
+	assert_int_equal(agent_debug_send_raw(bob->agent, b_id, pt, pt_len, false), SOTTO_OK);
 	send_text(bob, b_id, "still flowing");
 	WAIT(&w, alice->n_recv == 1);
-	assert_int_equal(stats(alice).n_invalid, 3);
+	assert_int_equal(stats(alice).n_invalid, 4);
 	assert_int_equal(alice->n_connected, 1);
 	assert_int_equal(alice->n_renamed, 0);
 	assert_string_equal(alice->recv[0].text, "still flowing");

@@ -302,3 +302,36 @@ sotto_err client_envelope_parse(const uint8_t *in, size_t in_len, struct client_
 		memset(out, 0, sizeof(*out));
 	return rc;
 }
+
+/* ---- padding ---- */
+
+enum { PAD_MARK = 0x80 };
+
+size_t client_envelope_padded_len(size_t prefix_len)
+{
+	if (prefix_len + RATCHET_OVERHEAD >= RELAY_MSG_BODY_MAX)
+		return 0;
+	return RELAY_MSG_BODY_MAX - prefix_len - RATCHET_OVERHEAD;
+}
+
+sotto_err client_envelope_pad(uint8_t *buf, size_t len, size_t padded_len)
+{
+	if (len >= padded_len)
+		return SOTTO_ERR_TOO_LARGE;
+	buf[len] = PAD_MARK;
+	memset(buf + len + 1, 0, padded_len - len - 1);
+	return SOTTO_OK;
+}
+
+sotto_err client_envelope_unpad(const uint8_t *buf, size_t len, size_t *env_len)
+{
+	size_t i = len;
+
+	*env_len = 0;
+	while (i > 0 && buf[i - 1] == 0)
+		i--;
+	if (i == 0 || buf[i - 1] != PAD_MARK)
+		return SOTTO_ERR_PROTOCOL;
+	*env_len = i - 1;
+	return SOTTO_OK;
+}

@@ -90,4 +90,23 @@ SOTTO_NODISCARD sotto_err client_envelope_encode(const struct client_envelope *e
 SOTTO_NODISCARD sotto_err client_envelope_parse(const uint8_t *in, size_t in_len,
                                                 struct client_envelope *out);
 
+/*
+ * Padding (§5.4): every SEND body is exactly RELAY_MSG_BODY_MAX bytes, so
+ * the relay stores and a network observer sees messages of one size.
+ * client_envelope_pad appends 0x80 and zero bytes to buf[0..len) up to
+ * padded_len (buf has padded_len bytes). Errors: SOTTO_ERR_TOO_LARGE (len
+ * + 1 > padded_len).
+ */
+SOTTO_NODISCARD sotto_err client_envelope_pad(uint8_t *buf, size_t len, size_t padded_len);
+
+/*
+ * The envelope's length in a padded plaintext: the bytes before the last
+ * 0x80, which only zero bytes may follow. Errors: SOTTO_ERR_PROTOCOL (no
+ * 0x80 there: not padded).
+ */
+SOTTO_NODISCARD sotto_err client_envelope_unpad(const uint8_t *buf, size_t len, size_t *env_len);
+
+/* The padded plaintext length that fills a SEND body after prefix_len bytes (the hello). */
+size_t client_envelope_padded_len(size_t prefix_len);
+
 #endif /* SOTTO_CLIENT_ENVELOPE_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * envelope_fuzz.c - fuzz target for client_envelope_parse()
+ * envelope_fuzz.c - fuzz target for client_envelope_parse() and client_envelope_unpad()
  * (docs/protocol.md §5.4).
  *
  * Input: any bytes, parsed as one envelope. A failure must leave the
@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "client/envelope.h"
+#include "proto/limits.h"
+#include "relay/limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,12 +65,34 @@ static void check_kind(const struct client_envelope *e, const uint8_t *data, siz
 	}
 }
 
+/* The padding (§5.4): what unpad accepts, pad makes again byte for byte. */
+static void check_padding(const uint8_t *data, size_t size)
+{
+	static uint8_t again[RELAY_MSG_BODY_MAX];
+	size_t env_len = 0;
+
+	if (client_envelope_unpad(data, size, &env_len) != SOTTO_OK) {
+		if (env_len != 0)
+			abort();
+		return;
+	}
+	if (env_len >= size || data[env_len] != 0x80 ||
+	    !is_all_zero(data + env_len + 1, size - env_len - 1))
+		abort();
+	if (size > sizeof(again))
+		return;
+	memcpy(again, data, env_len);
+	if (client_envelope_pad(again, env_len, size) != SOTTO_OK || memcmp(again, data, size) != 0)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t out[CLIENT_ENVELOPE_MAX];
 	struct client_envelope e, again;
 	size_t out_len = 0;
 
+	check_padding(data, size);
 	if (client_envelope_parse(data, size, &e) != SOTTO_OK) {
 		if (!is_all_zero(&e, sizeof(e)))
 			abort();

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "client/envelope.h"
+#include "proto/limits.h"
+#include "relay/limits.h"
 #include "test_util.h"
 
 enum {
@@ -767,6 +769,48 @@ static void client_envelope_encode__too_large__small_buffer(void **state)
 	}
 }
 
+static void client_envelope_pad__round_trip__every_length_near_the_edges(void **state)
+{
+	static uint8_t buf[RELAY_MSG_BODY_MAX];
+	const size_t padded = client_envelope_padded_len(0);
+	const size_t lens[] = {0, 1, 2, 100, padded - 2, padded - 1};
+	size_t env_len = 99;
+	(void)state;
+
+	assert_int_equal(padded, RELAY_MSG_BODY_MAX - RATCHET_OVERHEAD);
+	assert_int_equal(client_envelope_padded_len(70), padded - 70);
+	assert_int_equal(client_envelope_padded_len(RELAY_MSG_BODY_MAX), 0);
+	assert_true(CLIENT_ENVELOPE_MAX < client_envelope_padded_len(PROTO_HELLO_V1_LEN));
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memset(buf, 0x80, sizeof(buf)); /* envelope bytes that look like the mark */
+		assert_int_equal(client_envelope_pad(buf, lens[i], padded), SOTTO_OK);
+		assert_int_equal(client_envelope_unpad(buf, padded, &env_len), SOTTO_OK);
+		assert_int_equal(env_len, lens[i]);
+	}
+	assert_int_equal(client_envelope_pad(buf, padded, padded), SOTTO_ERR_TOO_LARGE);
+}
+
+static void client_envelope_unpad__protocol__no_mark(void **state)
+{
+	uint8_t buf[64];
+	size_t env_len = 99;
+	(void)state;
+
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(client_envelope_unpad(buf, sizeof(buf), &env_len), SOTTO_ERR_PROTOCOL);
+	assert_int_equal(env_len, 0);
+	assert_int_equal(client_envelope_unpad(buf, 0, &env_len), SOTTO_ERR_PROTOCOL);
+	buf[10] = 0x80;
+	buf[20] = 0x01; /* a byte after the mark that is not zero: the mark is not the last */
+	assert_int_equal(client_envelope_unpad(buf, sizeof(buf), &env_len), SOTTO_ERR_PROTOCOL);
+	buf[20] = 0x00;
+	buf[63] = 0x7f;
+	assert_int_equal(client_envelope_unpad(buf, sizeof(buf), &env_len), SOTTO_ERR_PROTOCOL);
+	buf[63] = 0x00;
+	assert_int_equal(client_envelope_unpad(buf, sizeof(buf), &env_len), SOTTO_OK);
+	assert_int_equal(env_len, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -783,6 +827,8 @@ int main(void)
 	        cmocka_unit_test(client_envelope_parse__canonical__every_truncation_and_bit_flip),
 	        cmocka_unit_test(client_envelope_encode__invalid__bad_fields),
 	        cmocka_unit_test(client_envelope_encode__too_large__small_buffer),
+	        cmocka_unit_test(client_envelope_pad__round_trip__every_length_near_the_edges),
+	        cmocka_unit_test(client_envelope_unpad__protocol__no_mark),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
