@@ -43,14 +43,12 @@
  * in the fresh process.
  *
  * Every child runs with PR_SET_PDEATHSIG and is killed at exit; every wait
- * is bounded, and an alarm ends a run that hangs anyway.
+ * is bounded, and an alarm ends a run that hangs anyway. The process
+ * plumbing, the relay and the peers are common.c's, shared with abuse.c.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -59,8 +57,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -72,7 +68,7 @@
 #include <sotto/sotto.h>
 
 #include "client/agent.h"
-#include "crypto/secbuf.h"
+#include "common.h"
 #include "store/db.h"
 #include "store/key.h"
 #include "store/profile.h"
@@ -82,14 +78,11 @@
 #endif
 
 enum {
-	TEXT_LEN = 100,
-	SEQ_DIGITS = 10,
-	SEQ_CAP = 1 << 20,    /* messages whose times are kept */
-	CONTACTS = 100,       /* contacts of the large profile */
-	WINDOW_DEFAULT = 256, /* sent but not yet shown, throughput run */
-	PER_TICK_MAX = 32,    /* sends per 1 ms tick: the loop must keep turning */
-	CHILDREN_MAX = 4,
-	WAIT_MS = 30000, /* any single wait of the orchestration */
+	TEXT_LEN = BENCH_TEXT_LEN,
+	SEQ_CAP = BENCH_SEQ_CAP,       /* messages whose times are kept */
+	CONTACTS = BENCH_CONTACTS_MAX, /* contacts of the large profile */
+	WINDOW_DEFAULT = 256,          /* sent but not yet shown, throughput run */
+	WAIT_MS = BENCH_WAIT_MS,       /* any single wait of the orchestration */
 };
 
 struct options {
@@ -99,133 +92,6 @@ struct options {
 	bool json;
 	const char *relay_bin, *tmp;
 };
-
-/* ---- process plumbing (as bench/relay.c) ---- */
-
-static pid_t g_children[CHILDREN_MAX];
-static char g_tmpdir[256];
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static void cleanup(void)
-{
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] > 0) {
-			kill(g_children[i], SIGKILL);
-			(void)waitpid(g_children[i], NULL, 0);
-			g_children[i] = 0;
-		}
-	}
-	if (g_tmpdir[0] != '\0')
-		(void)nftw(g_tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "client bench: guard timeout, giving up\n";
-	(void)sig;
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] > 0)
-			kill(g_children[i], SIGKILL);
-	}
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static _Noreturn void die(const char *what)
-{
-	fprintf(stderr, "client bench: %s\n", what);
-	exit(1);
-}
-
-static void forget_child(pid_t pid)
-{
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] == pid)
-			g_children[i] = 0;
-	}
-}
-
-/* Starts argv with stderr to log and stdout to a pipe returned in *out_fd. */
-static pid_t spawn(char *const argv[], const char *log, int *out_fd)
-{
-	int pfd[2] = {-1, -1};
-	if (out_fd != NULL && pipe(pfd) != 0)
-		die("pipe");
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			(void)dup2(fd, 2);
-			(void)dup2(out_fd != NULL ? pfd[1] : fd, 1);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (out_fd != NULL) {
-		close(pfd[1]);
-		*out_fd = pfd[0];
-	}
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] == 0) {
-			g_children[i] = pid;
-			return pid;
-		}
-	}
-	kill(pid, SIGKILL);
-	die("too many children");
-}
-
-/* sig (0: none), up to 10 s, then SIGKILL; returns the wait status. */
-static int stop_child(pid_t pid, int sig)
-{
-	int status = 0;
-	if (sig != 0)
-		kill(pid, sig);
-	for (int i = 0; i < 1000; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			goto out;
-		sleep_ms(10);
-	}
-	kill(pid, SIGKILL);
-	(void)waitpid(pid, &status, 0);
-out:
-	forget_child(pid);
-	return status;
-}
-
-/* Reads all of fd (bounded by cap) and closes it. */
-static size_t read_all(int fd, char *buf, size_t cap)
-{
-	size_t n = 0;
-	ssize_t k;
-	while (n < cap - 1 && (k = read(fd, buf + n, cap - 1 - n)) > 0)
-		n += (size_t)k;
-	close(fd);
-	buf[n] = '\0';
-	return n;
-}
 
 static long status_kb(const char *field)
 {
@@ -243,459 +109,17 @@ static long status_kb(const char *field)
 	return kb;
 }
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-		die("cannot find a free port");
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void wait_listening(uint16_t port, pid_t pid)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	                        .sin_port = htons(port)};
-	for (int i = 0; i < 1000; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (ok)
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			die("sotto-relay exited at start (see its log)");
-		sleep_ms(10);
-	}
-	die("sotto-relay did not start listening in 10 s");
-}
-
-/* Starts a fresh relay; addr gets its "sotto://KEY@host:port". */
-static pid_t relay_start(const struct options *o, char *addr, size_t cap)
-{
-	char dir[300], log[400], port[16];
-	int fd = -1;
-
-	snprintf(dir, sizeof(dir), "%s/relay", g_tmpdir);
-	snprintf(log, sizeof(log), "%s/relay.log", g_tmpdir);
-	snprintf(port, sizeof(port), "%u", (unsigned)free_port());
-	char *init[] = {
-	        (char *)o->relay_bin,  "init",    "--dir", dir, "--port", port, "--quota", "65536",
-	        "--queues-per-minute", "1000000", NULL};
-	pid_t pid = spawn(init, log, &fd);
-	size_t n = read_all(fd, addr, cap);
-	int status = stop_child(pid, 0);
-	while (n > 0 && (addr[n - 1] == '\n' || addr[n - 1] == '\r'))
-		addr[--n] = '\0';
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n == 0)
-		die("sotto-relay init failed (see its log)");
-	char *run[] = {(char *)o->relay_bin, "run", "--dir", dir, "--allow-root", NULL};
-	pid = spawn(run, log, NULL);
-	wait_listening((uint16_t)strtoul(port, NULL, 10), pid);
-	return pid;
-}
-
-/* ---- message times, shared by the threads ---- */
-
-static _Atomic uint64_t *g_t_send;  /* by sequence number: send_text called */
-static _Atomic uint64_t *g_t_shown; /* by sequence number: RECEIVED at bob */
-
-static void text_make(uint8_t *text, uint32_t seq)
-{
-	char head[SEQ_DIGITS + 1];
-	snprintf(head, sizeof(head), "%0*u", SEQ_DIGITS, (unsigned)seq);
-	memset(text, 'x', TEXT_LEN);
-	memcpy(text, head, SEQ_DIGITS);
-}
-
-static bool text_seq(const uint8_t *text, size_t len, uint32_t *seq)
-{
-	uint32_t v = 0;
-	if (len != TEXT_LEN)
-		return false;
-	for (int i = 0; i < SEQ_DIGITS; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			return false;
-		v = v * 10 + (uint32_t)(text[i] - '0');
-	}
-	*seq = v;
-	return true;
-}
-
-static int cmp_u64(const void *a, const void *b);
-
-/* ---- a client: profile, database and agent on its own loop and thread ---- */
-
-/* What alice's sending timer does. */
-struct drive {
-	int64_t contacts[CONTACTS];
-	int n_contacts;
-	int window;        /* sent minus shown at most this */
-	double rate;       /* messages/s; 0: as fast as the window allows */
-	uint64_t t0_ns;    /* pacing start */
-	uint64_t due_base; /* sequence when pacing began */
-	uint32_t stop_seq; /* sends stop here */
-	int next;          /* round robin over contacts */
-};
-
-struct peer {
-	const char *name;
-	sotto_ctx *ctx;
-	uv_loop_t loop;
-	uv_async_t wake;
-	uv_timer_t tick;
-	struct store_profile *profile;
-	struct store_db *db;
-	struct client_agent *agent;
-	pthread_t thread;
-	bool running;
-	struct peer *other;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	void (*job)(struct peer *p, void *arg); /* runs on the loop, under no lock */
-	void *job_arg;
-	bool job_done;
-
-	/* events, counted on the loop thread, read by the main thread */
-	atomic_int n_connected, n_relay_up, n_failed, n_errors;
-	atomic_ulong n_shown, n_sent_ok;
-	_Atomic int64_t last_connected;
-	_Atomic int64_t last_sent_id; /* the last message that became SENT */
-	_Atomic uint64_t t_last_sent; /* when it did */
-	atomic_bool closed;
-
-	/* alice's sending */
-	struct drive drive;
-	_Atomic bool driving;
-	atomic_uint seq; /* next sequence number */
-	atomic_ulong n_busy;
-};
-
-static void on_event(void *user, const struct client_agent_event *ev)
-{
-	struct peer *p = user;
-	uint32_t seq;
-
-	switch (ev->kind) {
-	case CLIENT_AGENT_EV_CONNECTED:
-		atomic_store(&p->last_connected, ev->contact_id);
-		atomic_fetch_add(&p->n_connected, 1);
-		break;
-	case CLIENT_AGENT_EV_RECEIVED:
-		if (ev->text != NULL && text_seq(ev->text, ev->text_len, &seq) && seq < SEQ_CAP)
-			atomic_store(&g_t_shown[seq], now_ns());
-		atomic_fetch_add(&p->n_shown, 1);
-		break;
-	case CLIENT_AGENT_EV_STATUS:
-		if (ev->status == CLIENT_AGENT_SENT) {
-			atomic_store(&p->t_last_sent, now_ns());
-			atomic_store(&p->last_sent_id, ev->msg_id);
-			atomic_fetch_add(&p->n_sent_ok, 1);
-		} else if (ev->status == CLIENT_AGENT_FAILED) {
-			atomic_fetch_add(&p->n_failed, 1);
-		}
-		break;
-	case CLIENT_AGENT_EV_RELAY_UP: atomic_fetch_add(&p->n_relay_up, 1); break;
-	case CLIENT_AGENT_EV_ERROR:
-		atomic_fetch_add(&p->n_errors, 1);
-		fprintf(stderr, "client bench: %s: agent error %s (contact %lld)\n", p->name,
-		        sotto_strerror(ev->err), (long long)ev->contact_id);
-		break;
-	default: break;
-	}
-}
-
-/* Sends one text to contact c; false when the agent refused it. */
-static bool send_one(struct peer *p, int64_t c, int64_t *msg_id)
-{
-	uint8_t text[TEXT_LEN];
-	uint32_t seq = atomic_load(&p->seq);
-	text_make(text, seq);
-	if (seq < SEQ_CAP)
-		atomic_store(&g_t_send[seq], now_ns());
-	sotto_err rc = client_agent_send_text(p->agent, c, text, TEXT_LEN, msg_id);
-	if (rc == SOTTO_ERR_BUSY) {
-		atomic_fetch_add(&p->n_busy, 1);
-		return false;
-	}
-	if (rc != SOTTO_OK) {
-		fprintf(stderr, "client bench: send_text: %s\n", sotto_strerror(rc));
-		atomic_store(&p->driving, false);
-		return false;
-	}
-	atomic_fetch_add(&p->seq, 1);
-	return true;
-}
-
-/* Every 1 ms on alice's loop: sends what the window or the rate allows. */
-static void on_tick(uv_timer_t *t)
-{
-	struct peer *p = t->data;
-	struct drive *d = &p->drive;
-	unsigned long shown;
-	int n = 0;
-
-	if (!atomic_load(&p->driving))
-		return;
-	for (;;) {
-		uint32_t seq = atomic_load(&p->seq);
-		shown = atomic_load(&p->other->n_shown);
-		if (seq >= d->stop_seq || n >= PER_TICK_MAX)
-			break;
-		if (d->rate > 0) {
-			double due = (double)(now_ns() - d->t0_ns) * d->rate / 1e9;
-			if ((double)(seq - d->due_base) >= due)
-				break;
-		}
-		if (d->window > 0 && (long)seq - (long)shown >= d->window)
-			break;
-		if (!send_one(p, d->contacts[d->next], NULL))
-			break;
-		d->next = (d->next + 1) % d->n_contacts;
-		n++;
-	}
-}
-
-static void on_wake(uv_async_t *h)
-{
-	struct peer *p = h->data;
-	void (*job)(struct peer *, void *);
-	void *arg;
-
-	pthread_mutex_lock(&p->mu);
-	job = p->job;
-	arg = p->job_arg;
-	p->job = NULL;
-	pthread_mutex_unlock(&p->mu);
-	if (job == NULL)
-		return;
-	job(p, arg);
-	pthread_mutex_lock(&p->mu);
-	p->job_done = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-}
-
-/* Runs job on p's loop thread and waits for it to return. */
-static void peer_call(struct peer *p, void (*job)(struct peer *, void *), void *arg)
-{
-	pthread_mutex_lock(&p->mu);
-	p->job = job;
-	p->job_arg = arg;
-	p->job_done = false;
-	if (uv_async_send(&p->wake) != 0)
-		die("uv_async_send");
-	while (!p->job_done)
-		pthread_cond_wait(&p->cv, &p->mu);
-	pthread_mutex_unlock(&p->mu);
-}
-
-static void *peer_thread(void *arg)
-{
-	struct peer *p = arg;
-	(void)uv_run(&p->loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
-/* Opens p's profile (creating it and its key the first time) and agent. */
-static sotto_err profile_open(sotto_ctx *ctx, uv_loop_t *loop, const char *name, bool create,
-                              struct client_agent_callbacks *cb, struct store_profile **profile,
-                              struct store_db **db, struct client_agent **agent)
-{
-	struct secbuf *key = NULL;
-	sotto_err rc = store_profile_new(ctx, g_tmpdir, name, profile);
-	if (rc != SOTTO_OK)
-		return rc;
-	rc = create ? store_key_create(ctx, *profile, NULL, 0, NULL, &key)
-	            : store_key_load(ctx, *profile, NULL, 0, &key);
-	if (rc != SOTTO_OK)
-		return rc;
-	rc = store_db_new(ctx, *profile, key, db);
-	secbuf_free(key);
-	if (rc != SOTTO_OK)
-		return rc;
-	return client_agent_open(ctx, loop, *db, NULL, cb, agent);
-}
-
-static void peer_start(struct peer *p, bool create)
-{
-	struct client_agent_callbacks cb = {.on_event = on_event, .user = p};
-
-	atomic_store(&p->closed, false);
-	atomic_store(&p->n_relay_up, 0);
-	if (sotto_ctx_new(&p->ctx, NULL) != SOTTO_OK || uv_loop_init(&p->loop) != 0 ||
-	    uv_async_init(&p->loop, &p->wake, on_wake) != 0 ||
-	    uv_timer_init(&p->loop, &p->tick) != 0)
-		die("loop setup");
-	p->wake.data = p;
-	p->tick.data = p;
-	sotto_err rc = profile_open(p->ctx, &p->loop, p->name, create, &cb, &p->profile, &p->db,
-	                            &p->agent);
-	if (rc != SOTTO_OK) {
-		fprintf(stderr, "client bench: %s: %s\n", p->name, sotto_strerror(rc));
-		die("cannot open a profile");
-	}
-	if (uv_timer_start(&p->tick, on_tick, 1, 1) != 0)
-		die("timer");
-	if (pthread_create(&p->thread, NULL, peer_thread, p) != 0)
-		die("thread");
-	p->running = true;
-}
-
-static void on_closed(void *user)
-{
-	struct peer *p = user;
-	atomic_store(&p->closed, true);
-	uv_close((uv_handle_t *)&p->wake, NULL);
-	uv_close((uv_handle_t *)&p->tick, NULL);
-}
-
-static void job_close(struct peer *p, void *arg)
-{
-	(void)arg;
-	atomic_store(&p->driving, false);
-	client_agent_close(p->agent, on_closed, p);
-}
-
-static void peer_stop(struct peer *p)
-{
-	if (!p->running)
-		return;
-	peer_call(p, job_close, NULL);
-	(void)pthread_join(p->thread, NULL);
-	p->agent = NULL;
-	(void)uv_loop_close(&p->loop);
-	store_db_free(p->db);
-	store_profile_free(p->profile);
-	sotto_ctx_free(p->ctx);
-	p->db = NULL;
-	p->profile = NULL;
-	p->ctx = NULL;
-	p->running = false;
-}
-
-/* Waits (bounded) until cond(p, v) holds; false on timeout. */
-static bool wait_for(bool (*cond)(struct peer *, unsigned long), struct peer *p, unsigned long v,
-                     long ms)
-{
-	for (long i = 0; i < ms; i++) {
-		if (cond(p, v))
-			return true;
-		sleep_ms(1);
-	}
-	return cond(p, v);
-}
-
-static bool has_connected(struct peer *p, unsigned long v)
-{
-	return (unsigned long)atomic_load(&p->n_connected) >= v;
-}
-
-static bool has_shown(struct peer *p, unsigned long v)
-{
-	return atomic_load(&p->n_shown) >= v;
-}
-
-static bool has_relay_up(struct peer *p, unsigned long v)
-{
-	return (unsigned long)atomic_load(&p->n_relay_up) >= v;
-}
-
-static bool has_sent(struct peer *p, unsigned long v)
-{
-	return atomic_load(&p->last_sent_id) == (int64_t)v;
-}
-
-/* ---- jobs on a loop ---- */
-
-static void job_relay_add(struct peer *p, void *arg)
-{
-	const char *addr = arg;
-	if (client_agent_relay_add(p->agent, addr, strlen(addr)) != SOTTO_OK)
-		die("relay_add");
-}
-
-struct invite {
-	char link[CLIENT_LINK_TEXT_MAX + 1];
-	_Atomic bool done;
-	sotto_err err;
-	int64_t contact;
-};
-
-static void on_invite_done(void *user, sotto_err err, int64_t contact_id, const char *link)
-{
-	struct invite *inv = user;
-	inv->err = err;
-	inv->contact = contact_id;
-	if (err == SOTTO_OK && link != NULL)
-		snprintf(inv->link, sizeof(inv->link), "%s", link);
-	atomic_store(&inv->done, true);
-}
-
-static void job_invite(struct peer *p, void *arg)
-{
-	if (client_agent_invite(p->agent, on_invite_done, arg, NULL) != SOTTO_OK)
-		die("invite");
-}
-
-static void job_connect(struct peer *p, void *arg)
-{
-	struct invite *inv = arg;
-	if (client_agent_connect(p->agent, inv->link, strlen(inv->link), NULL, NULL, NULL) !=
-	    SOTTO_OK)
-		die("connect");
-}
-
-/* One new contact between alice and bob; returns alice's contact ID. */
-static int64_t make_contact(struct peer *alice, struct peer *bob)
-{
-	static struct invite inv;
-	int na = atomic_load(&alice->n_connected), nb = atomic_load(&bob->n_connected);
-
-	memset(&inv, 0, sizeof(inv));
-	peer_call(alice, job_invite, &inv);
-	for (int i = 0; i < WAIT_MS && !atomic_load(&inv.done); i++)
-		sleep_ms(1);
-	if (!atomic_load(&inv.done) || inv.err != SOTTO_OK)
-		die("invite did not finish");
-	peer_call(bob, job_connect, &inv);
-	if (!wait_for(has_connected, alice, (unsigned long)na + 1, WAIT_MS) ||
-	    !wait_for(has_connected, bob, (unsigned long)nb + 1, WAIT_MS))
-		die("contact did not connect");
-	return atomic_load(&alice->last_connected);
-}
-
-static void job_drive(struct peer *p, void *arg)
-{
-	struct drive *d = arg;
-	p->drive = *d;
-	p->drive.due_base = atomic_load(&p->seq);
-	p->drive.t0_ns = now_ns();
-	atomic_store(&p->driving, true);
-}
-
-static void job_halt(struct peer *p, void *arg)
-{
-	(void)arg;
-	atomic_store(&p->driving, false);
-}
-
 struct one_send {
 	int64_t contact, msg_id;
 };
 
-static void job_send_one(struct peer *p, void *arg)
+static void job_send_one(struct bench_peer *p, void *arg)
 {
 	struct one_send *s = arg;
 	uint8_t text[TEXT_LEN];
-	text_make(text, SEQ_CAP); /* outside the measured range */
+	bench_text_make(text, SEQ_CAP); /* outside the measured range */
 	if (client_agent_send_text(p->agent, s->contact, text, TEXT_LEN, &s->msg_id) != SOTTO_OK)
-		die("send_text");
+		bench_die("send_text");
 }
 
 /* ---- the child: a fresh process opens a profile and shows a waiting message ---- */
@@ -712,7 +136,7 @@ static void child_event(void *user, const struct client_agent_event *ev)
 	struct child *c = user;
 	if (ev->kind == CLIENT_AGENT_EV_RECEIVED && !c->shown) {
 		c->shown = true;
-		c->t_shown = now_ns();
+		c->t_shown = bench_now_ns();
 		c->contact = ev->contact_id;
 	}
 }
@@ -752,22 +176,22 @@ static int child_main(const char *dir, const char *name)
 	uv_timer_t t;
 	bool closed = false;
 
-	snprintf(g_tmpdir, sizeof(g_tmpdir), "%s", dir);
+	snprintf(bench_tmpdir, sizeof(bench_tmpdir), "%s", dir);
 	if (sodium_init() < 0 || sotto_ctx_new(&ctx, NULL) != SOTTO_OK ||
 	    uv_loop_init(&loop) != 0 || uv_timer_init(&loop, &t) != 0 ||
 	    uv_timer_start(&t, child_on_timer, 5, 5) != 0)
 		return 1;
 	long base_kb = status_kb("VmRSS:");
-	uint64_t t0 = now_ns();
-	sotto_err rc = profile_open(ctx, &loop, name, false, &cb, &profile, &db, &c.agent);
+	uint64_t t0 = bench_now_ns();
+	sotto_err rc = bench_profile_open(ctx, &loop, name, false, &cb, &profile, &db, &c.agent);
 	if (rc != SOTTO_OK) {
 		fprintf(stderr, "child: %s\n", sotto_strerror(rc));
 		return 1;
 	}
-	while (!c.shown && now_ns() - t0 < 10000000000ull)
+	while (!c.shown && bench_now_ns() - t0 < 10000000000ull)
 		(void)uv_run(&loop, UV_RUN_ONCE);
-	uint64_t t_end = now_ns() + 1000000000ull; /* every queue subscribed and settled */
-	while (now_ns() < t_end)
+	uint64_t t_end = bench_now_ns() + 1000000000ull; /* every queue subscribed and settled */
+	while (bench_now_ns() < t_end)
 		(void)uv_run(&loop, UV_RUN_ONCE);
 	g_hist = 0;
 	if (c.shown && (client_agent_contact_list(c.agent, child_contact, NULL) != SOTTO_OK ||
@@ -796,70 +220,40 @@ struct start_fig {
 };
 
 /* A message waits for bob (offline) on the relay; a fresh process opens bob. */
-static void measure_start(struct peer *alice, int64_t contact, const char *self,
+static void measure_start(struct bench_peer *alice, int64_t contact, const char *self,
                           struct start_fig *f)
 {
 	struct one_send s = {.contact = contact};
 	char out[256], log[400];
 	int fd = -1;
 
-	peer_call(alice, job_send_one, &s);
-	if (!wait_for(has_sent, alice, (unsigned long)s.msg_id, WAIT_MS))
-		die("the waiting message was not sent");
-	snprintf(log, sizeof(log), "%s/child.log", g_tmpdir);
-	char *argv[] = {(char *)self, "--child", g_tmpdir, "bob", NULL};
-	pid_t pid = spawn(argv, log, &fd);
-	(void)read_all(fd, out, sizeof(out));
-	int status = stop_child(pid, 0);
+	bench_peer_call(alice, job_send_one, &s);
+	if (!bench_wait_for(bench_has_sent, alice, (unsigned long)s.msg_id, WAIT_MS))
+		bench_die("the waiting message was not sent");
+	snprintf(log, sizeof(log), "%s/child.log", bench_tmpdir);
+	char *argv[] = {(char *)self, "--child", bench_tmpdir, "bob", NULL};
+	pid_t pid = bench_spawn(argv, log, &fd);
+	(void)bench_read_all(fd, out, sizeof(out));
+	int status = bench_stop_child(pid, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    sscanf(out, "%lf %ld %ld %ld %lu", &f->ms, &f->rss_kb, &f->hwm_kb, &f->base_kb,
 	           &f->history) != 5) {
 		char text[4096];
 		int lfd = open(log, O_RDONLY);
-		if (lfd >= 0 && read_all(lfd, text, sizeof(text)) > 0)
+		if (lfd >= 0 && bench_read_all(lfd, text, sizeof(text)) > 0)
 			fprintf(stderr, "%s", text);
-		die("the start child failed (its log is above)");
+		bench_die("the start child failed (its log is above)");
 	}
 }
 
 /* ---- figures ---- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* p50 and p99 (ms) of shown - sent for sequences [lo, hi); *lost: never shown. */
-static void latency(uint32_t lo, uint32_t hi, double *p50, double *p99, unsigned long *lost)
-{
-	uint64_t *d = malloc(((size_t)(hi - lo) + 1) * sizeof(*d));
-	size_t n = 0;
-	if (d == NULL)
-		die("out of memory");
-	*lost = 0;
-	for (uint32_t s = lo; s < hi && s < SEQ_CAP; s++) {
-		uint64_t a = atomic_load(&g_t_send[s]), b = atomic_load(&g_t_shown[s]);
-		if (b == 0 || b < a)
-			(*lost)++;
-		else
-			d[n++] = b - a;
-	}
-	*p50 = *p99 = 0;
-	if (n > 0) {
-		qsort(d, n, sizeof(*d), cmp_u64);
-		*p50 = (double)d[n / 2] / 1e6;
-		*p99 = (double)d[(size_t)((double)n * 0.99)] / 1e6;
-	}
-	free(d);
-}
 
 /* Messages shown in [t0, t1) among sequences [lo, hi). */
 static unsigned long shown_between(uint32_t lo, uint32_t hi, uint64_t t0, uint64_t t1)
 {
 	unsigned long n = 0;
 	for (uint32_t s = lo; s < hi && s < SEQ_CAP; s++) {
-		uint64_t b = atomic_load(&g_t_shown[s]);
+		uint64_t b = atomic_load(&bench_t_shown[s]);
 		if (b >= t0 && b < t1)
 			n++;
 	}
@@ -867,9 +261,9 @@ static unsigned long shown_between(uint32_t lo, uint32_t hi, uint64_t t0, uint64
 }
 
 /* Waits until bob showed everything alice sent; false after ms. */
-static bool drain(struct peer *alice, struct peer *bob, unsigned long base, long ms)
+static bool drain(struct bench_peer *alice, struct bench_peer *bob, unsigned long base, long ms)
 {
-	return wait_for(has_shown, bob, base + atomic_load(&alice->seq), ms);
+	return bench_wait_for(bench_has_shown, bob, base + atomic_load(&alice->seq), ms);
 }
 
 struct figures {
@@ -887,17 +281,17 @@ struct figures {
 };
 
 /* Runs alice's sender for measure_s (after warm_s) and returns its sequence range. */
-static void run_drive(struct peer *alice, struct drive *d, double warm_s, double measure_s,
-                      uint32_t *lo, uint32_t *hi, uint64_t *t0, uint64_t *t1)
+static void run_drive(struct bench_peer *alice, struct bench_drive *d, double warm_s,
+                      double measure_s, uint32_t *lo, uint32_t *hi, uint64_t *t0, uint64_t *t1)
 {
-	peer_call(alice, job_drive, d);
-	sleep_ms((long)(warm_s * 1000));
+	bench_peer_call(alice, bench_job_drive, d);
+	bench_sleep_ms((long)(warm_s * 1000));
 	*lo = atomic_load(&alice->seq);
-	*t0 = now_ns();
-	sleep_ms((long)(measure_s * 1000));
+	*t0 = bench_now_ns();
+	bench_sleep_ms((long)(measure_s * 1000));
 	*hi = atomic_load(&alice->seq);
-	*t1 = now_ns();
-	peer_call(alice, job_halt, NULL);
+	*t1 = bench_now_ns();
+	bench_peer_call(alice, bench_job_halt, NULL);
 }
 
 /* The time of one send_text when nothing else runs (one commit, fsync). */
@@ -906,33 +300,33 @@ struct alone {
 	uint32_t seq;
 };
 
-static void job_send_alone(struct peer *p, void *arg)
+static void job_send_alone(struct bench_peer *p, void *arg)
 {
 	struct alone *a = arg;
 	a->seq = atomic_load(&p->seq);
-	if (!send_one(p, a->contact, &a->msg_id))
-		die("send_text");
+	if (!bench_send_one(p, a->contact, &a->msg_id))
+		bench_die("send_text");
 }
 
 /* One message at a time: send_text -> SENT (the relay round trip) and -> RECEIVED. */
-static void measure_alone(struct peer *alice, struct peer *bob, int64_t contact, double *sent_ms,
-                          double *shown_ms)
+static void measure_alone(struct bench_peer *alice, struct bench_peer *bob, int64_t contact,
+                          double *sent_ms, double *shown_ms)
 {
 	enum { N = 21 };
 	uint64_t sent[N], shown[N];
 	struct alone a = {.contact = contact};
 
 	for (int i = 0; i < N; i++) {
-		peer_call(alice, job_send_alone, &a);
-		if (!wait_for(has_sent, alice, (unsigned long)a.msg_id, WAIT_MS) ||
-		    !wait_for(has_shown, bob, a.seq + 1, WAIT_MS))
-			die("a message alone was not shown");
-		uint64_t t = atomic_load(&g_t_send[a.seq]);
+		bench_peer_call(alice, job_send_alone, &a);
+		if (!bench_wait_for(bench_has_sent, alice, (unsigned long)a.msg_id, WAIT_MS) ||
+		    !bench_wait_for(bench_has_shown, bob, a.seq + 1, WAIT_MS))
+			bench_die("a message alone was not shown");
+		uint64_t t = atomic_load(&bench_t_send[a.seq]);
 		sent[i] = atomic_load(&alice->t_last_sent) - t;
-		shown[i] = atomic_load(&g_t_shown[a.seq]) - t;
+		shown[i] = atomic_load(&bench_t_shown[a.seq]) - t;
 	}
-	qsort(sent, N, sizeof(sent[0]), cmp_u64);
-	qsort(shown, N, sizeof(shown[0]), cmp_u64);
+	qsort(sent, N, sizeof(sent[0]), bench_cmp_u64);
+	qsort(shown, N, sizeof(shown[0]), bench_cmp_u64);
 	*sent_ms = (double)sent[N / 2] / 1e6;
 	*shown_ms = (double)shown[N / 2] / 1e6;
 }
@@ -942,20 +336,20 @@ struct commit_time {
 	double ms;
 };
 
-static void job_time_commit(struct peer *p, void *arg)
+static void job_time_commit(struct bench_peer *p, void *arg)
 {
 	struct commit_time *c = arg;
-	uint64_t t = now_ns();
+	uint64_t t = bench_now_ns();
 	for (int i = 0; i < 20; i++)
-		(void)send_one(p, c->contact, NULL);
-	c->ms = (double)(now_ns() - t) / 20 / 1e6;
+		(void)bench_send_one(p, c->contact, NULL);
+	c->ms = (double)(bench_now_ns() - t) / 20 / 1e6;
 }
 
 static void measure(const struct options *o, const char *self, struct figures *f)
 {
-	static struct peer alice = {.name = "alice"}, bob = {.name = "bob"};
+	static struct bench_peer alice = {.name = "alice"}, bob = {.name = "bob"};
 	char addr[256];
-	struct drive d = {0};
+	struct bench_drive d = {0};
 	uint32_t lo, hi;
 	uint64_t t0, t1;
 
@@ -965,12 +359,12 @@ static void measure(const struct options *o, const char *self, struct figures *f
 	pthread_cond_init(&bob.cv, NULL);
 	alice.other = &bob;
 	bob.other = &alice;
-	pid_t relay = relay_start(o, addr, sizeof(addr));
-	peer_start(&alice, true);
-	peer_start(&bob, true);
-	peer_call(&alice, job_relay_add, addr);
-	peer_call(&bob, job_relay_add, addr);
-	d.contacts[0] = make_contact(&alice, &bob);
+	pid_t relay = bench_relay_start(o->relay_bin, addr, sizeof(addr));
+	bench_peer_start(&alice, true);
+	bench_peer_start(&bob, true);
+	bench_peer_call(&alice, bench_job_relay_add, addr);
+	bench_peer_call(&bob, bench_job_relay_add, addr);
+	d.contacts[0] = bench_make_contact(&alice, &bob);
 	d.n_contacts = 1;
 
 	/* (1) as fast as the agent accepts, a bounded number not yet shown */
@@ -981,9 +375,9 @@ static void measure(const struct options *o, const char *self, struct figures *f
 	if (!drain(&alice, &bob, 0, WAIT_MS))
 		fprintf(stderr, "client bench: throughput run did not drain\n");
 	f->msgs_per_s = (double)shown_between(0, SEQ_CAP, t0, t1) / ((double)(t1 - t0) / 1e9);
-	latency(lo, hi, &f->tput_p50, &f->tput_p99, &f->lost);
+	bench_latency(lo, hi, &f->tput_p50, &f->tput_p99, &f->lost);
 	struct commit_time ct = {.contact = d.contacts[0]};
-	peer_call(&alice, job_time_commit, &ct);
+	bench_peer_call(&alice, job_time_commit, &ct);
 	f->commit_ms = ct.ms;
 	(void)drain(&alice, &bob, 0, WAIT_MS);
 	measure_alone(&alice, &bob, d.contacts[0], &f->alone_sent_ms, &f->alone_shown_ms);
@@ -997,7 +391,7 @@ static void measure(const struct options *o, const char *self, struct figures *f
 		fprintf(stderr, "client bench: paced run did not drain\n");
 	f->rate = o->rate;
 	f->paced_per_s = (double)(hi - lo) / ((double)(t1 - t0) / 1e9);
-	latency(lo, hi, &f->p50, &f->p99, &f->lost);
+	bench_latency(lo, hi, &f->p50, &f->p99, &f->lost);
 
 	/* (2b) paced at half the throughput just measured: a load it sustains */
 	d.rate = f->msgs_per_s / 2 > 1 ? f->msgs_per_s / 2 : 1;
@@ -1005,19 +399,19 @@ static void measure(const struct options *o, const char *self, struct figures *f
 	if (!drain(&alice, &bob, 0, WAIT_MS))
 		fprintf(stderr, "client bench: half-load run did not drain\n");
 	f->half_rate = d.rate;
-	latency(lo, hi, &f->half_p50, &f->half_p99, &f->half_lost);
+	bench_latency(lo, hi, &f->half_p50, &f->half_p99, &f->half_lost);
 
 	/* (4) start with one contact */
-	peer_stop(&bob);
+	bench_peer_stop(&bob);
 	measure_start(&alice, d.contacts[0], self, &f->start_small);
 	/* bob's count restarts with his agent: it shown all sent so far */
 	atomic_store(&bob.n_shown, atomic_load(&alice.seq));
-	peer_start(&bob, false);
-	(void)wait_for(has_relay_up, &bob, 1, WAIT_MS);
+	bench_peer_start(&bob, false);
+	(void)bench_wait_for(bench_has_relay_up, &bob, 1, WAIT_MS);
 
 	/* (3) 100 contacts and --messages stored at bob, through the relay */
 	for (int i = 1; i < CONTACTS; i++)
-		d.contacts[i] = make_contact(&alice, &bob);
+		d.contacts[i] = bench_make_contact(&alice, &bob);
 	d.n_contacts = CONTACTS;
 	unsigned long already = atomic_load(&alice.seq) + 1; /* + the start message */
 	unsigned long want = o->messages > (long)already ? (unsigned long)o->messages - already : 0;
@@ -1025,23 +419,23 @@ static void measure(const struct options *o, const char *self, struct figures *f
 	d.rate = 0;
 	d.stop_seq = atomic_load(&alice.seq) + (uint32_t)want;
 	unsigned long bob_base = atomic_load(&bob.n_shown);
-	uint64_t b0 = now_ns();
-	peer_call(&alice, job_drive, &d);
+	uint64_t b0 = bench_now_ns();
+	bench_peer_call(&alice, bench_job_drive, &d);
 	while (atomic_load(&bob.n_shown) - bob_base < want &&
-	       (double)(now_ns() - b0) / 1e9 < o->build_seconds)
-		sleep_ms(10);
-	peer_call(&alice, job_halt, NULL);
+	       (double)(bench_now_ns() - b0) / 1e9 < o->build_seconds)
+		bench_sleep_ms(10);
+	bench_peer_call(&alice, bench_job_halt, NULL);
 	(void)drain(&alice, &bob, 0, WAIT_MS);
-	f->build_s = (double)(now_ns() - b0) / 1e9;
+	f->build_s = (double)(bench_now_ns() - b0) / 1e9;
 	unsigned long built = atomic_load(&bob.n_shown) - bob_base;
 	f->build_per_s = (double)built / f->build_s;
 	f->stored = already + built + 1; /* + the message the start child shows */
 	f->contacts = CONTACTS;
 	f->busy = atomic_load(&alice.n_busy);
-	peer_stop(&bob);
+	bench_peer_stop(&bob);
 	measure_start(&alice, d.contacts[0], self, &f->start_large);
-	peer_stop(&alice);
-	(void)stop_child(relay, SIGTERM);
+	bench_peer_stop(&alice);
+	(void)bench_stop_child(relay, SIGTERM);
 }
 
 /* ---- output ---- */
@@ -1203,24 +597,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (sodium_init() < 0)
-		die("libsodium");
+		bench_die("libsodium");
 	if (access(o.relay_bin, X_OK) != 0)
-		die("sotto-relay not found (see --relay)");
+		bench_die("sotto-relay not found (see --relay)");
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
-		die("cannot find this program");
+		bench_die("cannot find this program");
 	self[n] = '\0';
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, on_alarm);
-	alarm((unsigned)(2 * o.seconds + o.build_seconds + 300));
-	g_t_send = calloc(SEQ_CAP + 1, sizeof(*g_t_send));
-	g_t_shown = calloc(SEQ_CAP + 1, sizeof(*g_t_shown));
-	if (g_t_send == NULL || g_t_shown == NULL)
-		die("out of memory");
-	snprintf(g_tmpdir, sizeof(g_tmpdir), "%s/sotto-bench-client-XXXXXX", o.tmp);
-	if (mkdtemp(g_tmpdir) == NULL)
-		die("mkdtemp");
-	atexit(cleanup);
+	bench_init("client", o.tmp, (unsigned)(2 * o.seconds + o.build_seconds + 300));
 	if (!o.json)
 		fprintf(stderr,
 		        "measuring, %.1f s per figure, up to %.0f s to build the profile...\n",
