@@ -127,3 +127,50 @@ state_of() {
 		if (line == n) print $2
 	}'
 }
+
+# --- several relays (rstart R, rstat R NAME; the caller stops them) ----------------
+# Each relay R lives in $tmp/relay-R, logs to $tmp/relay-R.log, and is
+# killed at exit. rpid[R], rport[R] and raddr[R] (its sotto:// address).
+declare -A rpid rport raddr
+
+relays_cleanup() {
+	local r
+	for r in "${!rpid[@]}"; do
+		[ -n "${rpid[$r]}" ] && { kill -KILL "${rpid[$r]}" && wait "${rpid[$r]}"; } 2>/dev/null
+	done
+}
+cli_extra_cleanup=relays_cleanup
+
+rstat() { # rstat R NAME: one line of "sotto-relay stats" of relay R
+	timeout 30 "$relay" stats --dir "$tmp/relay-$1" 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }'
+}
+
+# rstart R: relay R on a free loopback port the first time, on the same
+# directory and port after that; sets rport[R] and raddr[R].
+rstart() {
+	local r=$1 root_args=()
+	if [ ! -d "$tmp/relay-$r" ]; then
+		timeout 60 "$relay" init --dir "$tmp/relay-$r" --host 127.0.0.1 --port 5223 \
+			--stats-interval-s 1 >"$tmp/relay-$r.addr" 2>"$tmp/relay-$r-init.log" ||
+			fail "sotto-relay init $r"
+	fi
+	rm -f "$tmp/relay-$r/stats"
+	[ "$(id -u)" -eq 0 ] && root_args=(--allow-root)
+	"$relay" run --dir "$tmp/relay-$r" --port "${rport[$r]:-0}" "${root_args[@]}" \
+		2>>"$tmp/relay-$r.log" &
+	rpid[$r]=$!
+	local ok=
+	for _ in $(seq 300); do
+		[ "$(rstat "$r" state)" = running ] && { ok=1 && break; }
+		kill -0 "${rpid[$r]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$ok" ] || fail "relay $r did not start"
+	local port key
+	port=$(rstat "$r" port)
+	[ -z "${rport[$r]:-}" ] || [ "$port" = "${rport[$r]}" ] ||
+		fail "relay $r came back on port $port, not ${rport[$r]}"
+	rport[$r]=$port
+	key=$(sed -n 's|^sotto://\([^@]*\)@.*$|\1|p' "$tmp/relay-$r.addr")
+	raddr[$r]="sotto://$key@127.0.0.1:$port"
+}
