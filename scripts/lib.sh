@@ -9,9 +9,12 @@ SOTTO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # client's QR codes), jansson (the client's JSON API); tests: cmocka, tmux
 # (the interactive client typed into real terminals);
 # fuzzing and sanitizers under clang: clang and its runtime libraries;
-# coverage: gcovr; symbol check: binutils (nm).
+# coverage: gcovr; symbol check: binutils (nm); the fault-injection network
+# test: iproute2, iptables and libnetfilter-queue (packet delay and loss in
+# user space where the kernel has no netem); the operator-view test: gdb (gcore).
 SOTTO_PACKAGES=(gcc clang libclang-rt-14-dev llvm cmake make pkg-config binutils
-	libsodium-dev libuv1-dev libsqlite3-dev libqrencode-dev libcmocka-dev libjansson-dev tmux gcovr)
+	libsodium-dev libuv1-dev libsqlite3-dev libqrencode-dev libcmocka-dev libjansson-dev tmux gcovr
+	iproute2 iptables libnetfilter-queue-dev gdb)
 # bench only (bench/e2e's baselines and bench/relay's redis-server; never
 # linked into libsotto):
 SOTTO_PACKAGES+=(libsignal-protocol-c-dev libolm-dev libssl-dev redis-server)
