@@ -170,17 +170,14 @@ send_delivered bob alice alice "Brass lanterns glow over the fjord tonight"
 send_delivered carol dave dave "Violet umbrellas drift past the granary"
 send_delivered dave carol carol "Copper kettles whistle in the attic, Ærøskøbing"
 
-# alice takes a new display name: it travels, encrypted, to bob.
-# "sotto name" returns once the NAME is handed to the connection, which may
-# be before it is written; alice's receive sends whatever still waits.
+# alice takes a new display name: it travels, encrypted, to bob. "sotto
+# name" returns once bob's relay has confirmed the NAME: alice does not run
+# again before bob hears it.
 expect_exit 0 "alice changes her display name" s alice name "$alice_new_name"
 recv_bg bob "$tmp/bob-recv.log"
 pb=$bgpid
-recv_bg alice "$tmp/alice-recv.log"
-pa=$bgpid
 renamed() { grep -qxF "alice now calls themselves $alice_new_name" "$tmp/bob-recv.log"; }
 wait_for "bob to hear alice's new name" renamed
-recv_stop "$pa" alice
 recv_stop "$pb" bob
 check "bob is told alice's new display name"
 

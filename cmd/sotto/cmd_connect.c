@@ -12,18 +12,14 @@ struct join {
 	struct cmd_run *r;
 	bool is_done;
 	sotto_err err;
-	uint64_t base_sends; /* SENDs issued when the join was queued */
 };
 
 static void on_done(void *user, sotto_err err, int64_t contact_id, const char *link)
 {
 	struct join *j = user;
-	struct client_agent_stats st;
 
 	(void)contact_id;
 	(void)link;
-	client_agent_stats(j->r->s.agent, &st);
-	j->base_sends = st.n_sends;
 	j->is_done = true;
 	j->err = err;
 	j->r->s.is_done = true;
@@ -70,7 +66,7 @@ static int join(struct cmd_run *r, const struct cli_opts *g, const char *link, c
 	if (j.err != SOTTO_OK)
 		return cmd_agent_fail(&r->s, j.err, "the relay refused the join");
 	/* The handshake waits in the outbox: see it leave before ending. */
-	if (!cmd_flush(&r->s, j.base_sends, 1, 0, 0, timeout)) {
+	if (!cmd_flush(&r->s, id, timeout)) {
 		cli_warn("timed out sending the handshake to the inviter's relay; it is sent the "
 		         "next time sotto runs");
 		return CLI_EXIT_TIMEOUT;

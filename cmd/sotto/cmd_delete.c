@@ -11,13 +11,11 @@ enum { DELETE_TIMEOUT_S_DEFAULT = 10 };
 static int delete_contact(struct cmd_run *r, const struct cli_opts *g, const char *name, bool purge)
 {
 	struct client_agent_contact c;
-	struct client_agent_stats st;
 	int code;
 	sotto_err rc;
 
 	if ((code = cmd_find_contact(&r->s, name, &c)) != CLI_EXIT_OK)
 		return code;
-	client_agent_stats(r->s.agent, &st);
 	rc = client_agent_contact_delete(r->s.agent, c.id, purge);
 	if (rc == SOTTO_ERR_STATE) {
 		cli_warn("%s is deleted already (--purge also removes its history)", name);
@@ -33,9 +31,7 @@ static int delete_contact(struct cmd_run *r, const struct cli_opts *g, const cha
 	 * a session exists): wait a little for both, so that the contact
 	 * learns it now rather than the next time sotto runs.
 	 */
-	uint64_t n_sends = c.state == CLIENT_AGENT_CONNECTED ? 1 : 0;
-	if (!cmd_flush(&r->s, st.n_sends, n_sends, st.n_queues_deleted, 1,
-	               session_timeout_ms(g, DELETE_TIMEOUT_S_DEFAULT)))
+	if (!cmd_flush(&r->s, c.id, session_timeout_ms(g, DELETE_TIMEOUT_S_DEFAULT)))
 		cli_warn("the relay did not answer yet: the rest (deleting the queue, telling "
 		         "the contact) happens the next time sotto runs");
 	return CLI_EXIT_OK;

@@ -21,7 +21,6 @@ static size_t count_connected(const struct names_list *l)
 
 static int set_name(struct cmd_run *r, const struct cli_opts *g, const char *name)
 {
-	struct client_agent_stats st;
 	struct names_list l;
 	sotto_err rc;
 
@@ -31,11 +30,10 @@ static int set_name(struct cmd_run *r, const struct cli_opts *g, const char *nam
 	}
 	size_t n = count_connected(&l);
 	names_list_clear(&l);
-	client_agent_stats(r->s.agent, &st);
 	if ((rc = client_agent_set_name(r->s.agent, name, strlen(name))) != SOTTO_OK)
 		return cli_fail(rc, "cannot set the display name");
 	printf("your display name is now %s\n", name);
-	if (!cmd_flush(&r->s, st.n_sends, n, 0, 0, session_timeout_ms(g, NAME_TIMEOUT_S_DEFAULT)))
+	if (n > 0 && !cmd_flush(&r->s, 0, session_timeout_ms(g, NAME_TIMEOUT_S_DEFAULT)))
 		cli_warn("not every contact's relay answered yet: they learn the new name the "
 		         "next time sotto runs");
 	return CLI_EXIT_OK;

@@ -119,13 +119,12 @@ int cmd_find_contact(struct session *s, const char *name, struct client_agent_co
 int cmd_agent_fail(const struct session *s, sotto_err rc, const char *what);
 
 /*
- * Runs the loop until the agent's counters say that n_sends SENDs were
- * issued beyond base_sends and n_dels queue deletions beyond base_dels
- * (what a command leaves in the outbox goes out before the program ends),
- * or timeout_ms passes. Returns true when it all went.
+ * Runs the loop until nothing of contact_id (0: of any contact) waits to
+ * reach a relay any more (client_agent_pending: the outbox confirmed,
+ * deleted queues deleted), or timeout_ms passes, so that what a command
+ * left goes out before the program ends. Returns true when it all went.
  */
-bool cmd_flush(struct session *s, uint64_t base_sends, uint64_t n_sends, uint64_t base_dels,
-               uint64_t n_dels, uint64_t timeout_ms);
+bool cmd_flush(struct session *s, int64_t contact_id, uint64_t timeout_ms);
 
 /*
  * Prints on stderr what a command that is not "receive" should still tell

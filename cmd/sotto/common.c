@@ -240,22 +240,22 @@ int cmd_agent_fail(const struct session *s, sotto_err rc, const char *what)
 
 struct flush_goal {
 	struct session *s;
-	uint64_t sends, dels;
+	int64_t contact_id; /* 0: every contact */
 };
 
 static bool is_flushed(void *user)
 {
 	struct flush_goal *f = user;
-	struct client_agent_stats st;
+	size_t n_outbox = 1, n_dels = 1;
 
-	client_agent_stats(f->s->agent, &st);
-	return st.n_sends >= f->sends && st.n_queues_deleted >= f->dels;
+	/* An error (a contact gone meanwhile) counts as done: nothing is left to wait for. */
+	return client_agent_pending(f->s->agent, f->contact_id, &n_outbox, &n_dels) != SOTTO_OK ||
+	       (n_outbox == 0 && n_dels == 0);
 }
 
-bool cmd_flush(struct session *s, uint64_t base_sends, uint64_t n_sends, uint64_t base_dels,
-               uint64_t n_dels, uint64_t timeout_ms)
+bool cmd_flush(struct session *s, int64_t contact_id, uint64_t timeout_ms)
 {
-	struct flush_goal f = {.s = s, .sends = base_sends + n_sends, .dels = base_dels + n_dels};
+	struct flush_goal f = {.s = s, .contact_id = contact_id};
 
 	return session_run_until(s, is_flushed, &f, timeout_ms);
 }

@@ -1067,6 +1067,29 @@ sotto_err client_agent_history(struct client_agent *a, int64_t contact_id, int64
 	return agent_msg_list(a, contact_id, before, limit, fn, user);
 }
 
+sotto_err client_agent_pending(struct client_agent *a, int64_t contact_id, size_t *n_outbox,
+                               size_t *n_dels)
+{
+	struct agent_contact *c = NULL;
+	size_t n;
+	sotto_err rc;
+
+	*n_outbox = 0;
+	*n_dels = 0;
+	if (contact_id != 0 && (c = agent_contact_find(a, contact_id)) == NULL)
+		return SOTTO_ERR_NOT_FOUND;
+	for (struct agent_contact *k = a->contacts; k != NULL; k = k->next) {
+		if (k->is_gone || (c != NULL && k != c))
+			continue;
+		if ((rc = agent_outbox_count(a, k->id, &n)) != SOTTO_OK)
+			return rc;
+		*n_outbox += n;
+		if ((k->flags & AGENT_F_DEL_PENDING) != 0)
+			(*n_dels)++;
+	}
+	return SOTTO_OK;
+}
+
 void client_agent_stats(const struct client_agent *a, struct client_agent_stats *out)
 {
 	*out = a->stats;

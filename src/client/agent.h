@@ -390,6 +390,17 @@ SOTTO_NODISCARD sotto_err client_agent_send_text(struct client_agent *a, int64_t
 typedef void client_agent_msg_fn(void *SOTTO_NULLABLE user, const struct client_agent_msg *m);
 
 /*
+ * What still has to reach a relay for one contact (contact_id) or for all
+ * (0): *n_outbox envelopes not yet confirmed by the peer's relay (queued,
+ * or sent and unanswered), and *n_dels queues of deleted contacts not yet
+ * deleted on ours. Both 0: everything asked of the agent so far is done on
+ * the relays (a front end about to exit can wait for that). Errors:
+ * SOTTO_ERR_NOT_FOUND (no such contact), SOTTO_ERR_IO, SOTTO_ERR_NOMEM.
+ */
+SOTTO_NODISCARD sotto_err client_agent_pending(struct client_agent *a, int64_t contact_id,
+                                               size_t *n_outbox, size_t *n_dels);
+
+/*
  * Calls fn for the last limit (1..CLIENT_AGENT_HISTORY_MAX) messages of a
  * contact whose ID is below before (0: no bound), oldest first. fn must
  * not call into the agent. Errors: SOTTO_ERR_INVALID (limit),
