@@ -68,52 +68,31 @@ void agent_envelope_init(struct client_agent *a, struct client_envelope *env, ui
 }
 
 /*
- * Encrypts env, padded (§5.4), with r into body (cap bytes) after prefix
- * (the hello, for CONNECT): the body is always RELAY_MSG_BODY_MAX bytes.
+ * Queues env for contact (after prefix: the hello, for CONNECT): the
+ * ratchet advances now (its state is saved in the caller's transaction);
+ * the outbox keeps the envelope and the message's key and makes the padded
+ * 16,000-byte SEND body when it is sent (§5.4, §5.5).
  */
-static sotto_err seal_envelope(struct client_agent *a, struct ratchet *r,
-                               const struct client_envelope *env, const uint8_t *prefix,
-                               size_t prefix_len, uint8_t *body, size_t cap, size_t *len)
-{
-	size_t padded_len = client_envelope_padded_len(prefix_len);
-	size_t env_len = 0, ct_len = 0;
-	uint8_t *pt = NULL;
-	sotto_err rc;
-
-	*len = 0;
-	if (padded_len == 0 || prefix_len + RATCHET_OVERHEAD + padded_len > cap)
-		return SOTTO_ERR_TOO_LARGE;
-	if ((pt = ctx_alloc(a->ctx, padded_len)) == NULL)
-		return SOTTO_ERR_NOMEM;
-	if ((rc = client_envelope_encode(env, pt, padded_len, &env_len)) != SOTTO_OK ||
-	    (rc = client_envelope_pad(pt, env_len, padded_len)) != SOTTO_OK)
-		goto out;
-	if (prefix_len > 0)
-		memcpy(body, prefix, prefix_len);
-	if ((rc = ratchet_encrypt(r, pt, padded_len, body + prefix_len, cap - prefix_len,
-	                          &ct_len)) != SOTTO_OK)
-		goto out;
-	*len = prefix_len + ct_len;
-out:
-	wipe_free(a, pt, padded_len);
-	return rc;
-}
-
-/* Seals and queues env (after prefix) for contact. */
 static sotto_err queue_sealed(struct client_agent *a, int64_t contact, struct ratchet *r,
                               const struct client_envelope *env, const uint8_t *prefix,
                               size_t prefix_len, int64_t msg)
 {
-	uint8_t *body = ctx_alloc(a->ctx, RELAY_MSG_BODY_MAX);
-	size_t len = 0;
+	struct ratchet_pending p;
+	uint8_t *pt = NULL;
+	size_t env_len = 0;
 	sotto_err rc;
 
-	if (body == NULL)
+	memset(&p, 0, sizeof(p));
+	if ((pt = ctx_alloc(a->ctx, CLIENT_ENVELOPE_MAX)) == NULL)
 		return SOTTO_ERR_NOMEM;
-	if ((rc = seal_envelope(a, r, env, prefix, prefix_len, body, RELAY_MSG_BODY_MAX, &len)) ==
-	    SOTTO_OK)
-		rc = agent_outbox_add(a, contact, msg, env->kind, body, len);
-	ctx_free(a->ctx, body); /* ciphertext only */
+	if ((rc = client_envelope_encode(env, pt, CLIENT_ENVELOPE_MAX, &env_len)) != SOTTO_OK ||
+	    (rc = ratchet_encrypt_begin(r, &p)) != SOTTO_OK)
+		goto out;
+	rc = agent_outbox_add_pending(a, contact, msg, env->kind, prefix, prefix_len, &p, pt,
+	                              env_len);
+out:
+	ratchet_pending_clear(&p);
+	wipe_free(a, pt, CLIENT_ENVELOPE_MAX);
 	return rc;
 }
 

@@ -287,6 +287,16 @@ SOTTO_NODISCARD sotto_err agent_msg_envelope_id(struct client_agent *a, int64_t 
 SOTTO_NODISCARD sotto_err agent_outbox_add(struct client_agent *a, int64_t contact, int64_t msg,
                                            uint8_t kind, const uint8_t *body, size_t body_len);
 /*
+ * An outbox entry kept as what makes its SEND body (the hello, then the
+ * ratchet message p finishes over env padded, §5.4) rather than the 16,000
+ * bytes themselves: agent_outbox_next makes the same body every time.
+ */
+SOTTO_NODISCARD sotto_err agent_outbox_add_pending(struct client_agent *a, int64_t contact,
+                                                   int64_t msg, uint8_t kind, const uint8_t *hello,
+                                                   size_t hello_len,
+                                                   const struct ratchet_pending *p,
+                                                   const uint8_t *env, size_t env_len);
+/*
  * The first entry of contact after row after (0: the first of all): its
  * row, kind, body (into body, cap RELAY_MSG_BODY_MAX) and msg (0: none);
  * SOTTO_ERR_NOT_FOUND when there is none.

@@ -40,7 +40,9 @@
 #include "core/ctx.h"
 #include "core/err.h"
 #include "crypto/hash.h"
+#include "client/envelope.h"
 #include "proto/handshake.h"
+#include "proto/ratchet.h"
 #include "wire/reader.h"
 #include "wire/writer.h"
 
@@ -55,6 +57,9 @@ enum {
 	INFO_MAX = 2048,
 	MSG_REC_MAX = 1 + CLIENT_MSG_ID_LEN + 8 + 8 + 2 + CLIENT_TEXT_MAX,
 	OUTBOX_REC_MAX = 1 + 1 + 2 + RELAY_MSG_BODY_MAX,
+	/* outbox.rec version 2: the envelope and what makes its message again (§5.5) */
+	OUTBOX_REC_PENDING = 2,
+	OUTBOX_HELLO_MAX = 256,
 	ADDR_TEXT_CAP = NET_ADDR_TEXT_MAX + 1,
 };
 
@@ -1074,21 +1079,127 @@ sotto_err agent_outbox_add(struct client_agent *a, int64_t contact, int64_t msg,
 	return rc;
 }
 
-/* Decodes outbox.rec: kind and the body (borrowed from in). */
-static sotto_err outbox_rec_decode(const uint8_t *in, size_t len, uint8_t *kind,
-                                   const uint8_t **body, size_t *body_len)
+/*
+ * outbox.rec. Version 1: kind || lp16(the SEND body). Version 2 (what
+ * agent_outbox_add_pending writes): kind || lp16(the hello, or nothing) ||
+ * the ratchet prefix || the message key || the AD || lp16(the envelope); the
+ * body is made from them when it is sent, the same bytes every time.
+ */
+struct outbox_rec {
+	uint8_t kind;
+	bool is_pending;
+	const uint8_t *body; /* version 1: the body */
+	size_t body_len;
+	const uint8_t *hello, *prefix, *mk, *ad, *env; /* version 2 (borrowed from the record) */
+	size_t hello_len, env_len;
+};
+
+/* Decodes outbox.rec into *o (pointers into in). */
+static sotto_err outbox_rec_decode(const uint8_t *in, size_t len, struct outbox_rec *o)
 {
 	struct wire_reader r;
+	uint8_t version;
 
+	memset(o, 0, sizeof(*o));
 	wire_reader_init(&r, in, len);
-	if (wire_reader_u8(&r) != REC_VERSION)
+	version = wire_reader_u8(&r);
+	o->kind = wire_reader_u8(&r);
+	if (version == REC_VERSION) {
+		o->body = wire_reader_lp16(&r, RELAY_MSG_BODY_MAX, &o->body_len);
+	} else if (version == OUTBOX_REC_PENDING) {
+		o->is_pending = true;
+		o->hello = wire_reader_lp16(&r, OUTBOX_HELLO_MAX, &o->hello_len);
+		o->prefix = wire_reader_view(&r, RATCHET_PREFIX_LEN);
+		o->mk = wire_reader_view(&r, PROTO_KEY_LEN);
+		o->ad = wire_reader_view(&r, PROTO_AD_LEN);
+		o->env = wire_reader_lp16(&r, CLIENT_ENVELOPE_MAX, &o->env_len);
+	} else {
 		wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
-	*kind = wire_reader_u8(&r);
-	*body = wire_reader_lp16(&r, RELAY_MSG_BODY_MAX, body_len);
-	if (wire_reader_finish(&r) != SOTTO_OK || *kind < CLIENT_ENVELOPE_CONNECT ||
-	    *kind > CLIENT_ENVELOPE_LEAVE)
+	}
+	if (wire_reader_finish(&r) != SOTTO_OK || o->kind < CLIENT_ENVELOPE_CONNECT ||
+	    o->kind > CLIENT_ENVELOPE_LEAVE) {
+		memset(o, 0, sizeof(*o));
 		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	}
 	return SOTTO_OK;
+}
+
+/* The SEND body of a decoded record into body (cap bytes). */
+static sotto_err outbox_rec_body(struct client_agent *a, const struct outbox_rec *o, uint8_t *body,
+                                 size_t cap, size_t *body_len)
+{
+	struct ratchet_pending p;
+	size_t padded_len, n = 0;
+	uint8_t *pt = NULL;
+	sotto_err rc;
+
+	*body_len = 0;
+	if (!o->is_pending) {
+		if (o->body_len > cap)
+			return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+		memcpy(body, o->body, o->body_len);
+		*body_len = o->body_len;
+		return SOTTO_OK;
+	}
+	padded_len = client_envelope_padded_len(o->hello_len);
+	if (padded_len == 0 || o->env_len >= padded_len || o->hello_len > cap)
+		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
+	if ((pt = ctx_alloc(a->ctx, padded_len)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	memcpy(pt, o->env, o->env_len);
+	memcpy(p.prefix, o->prefix, RATCHET_PREFIX_LEN);
+	memcpy(p.mk, o->mk, PROTO_KEY_LEN);
+	memcpy(p.ad, o->ad, PROTO_AD_LEN);
+	if ((rc = client_envelope_pad(pt, o->env_len, padded_len)) != SOTTO_OK)
+		goto out;
+	memcpy(body, o->hello, o->hello_len);
+	if ((rc = ratchet_encrypt_finish(&p, pt, padded_len, body + o->hello_len,
+	                                 cap - o->hello_len, &n)) != SOTTO_OK)
+		goto out;
+	*body_len = o->hello_len + n;
+out:
+	ratchet_pending_clear(&p);
+	wipe_free(a, pt, padded_len);
+	return rc;
+}
+
+sotto_err agent_outbox_add_pending(struct client_agent *a, int64_t contact, int64_t msg,
+                                   uint8_t kind, const uint8_t *hello, size_t hello_len,
+                                   const struct ratchet_pending *p, const uint8_t *env,
+                                   size_t env_len)
+{
+	int64_t v[2] = {contact, msg};
+	struct wire_writer w;
+	uint8_t *rec = NULL;
+	size_t rec_len = 0, cap;
+	int64_t id = 0;
+	sotto_err rc;
+
+	if (hello_len > OUTBOX_HELLO_MAX || env_len > CLIENT_ENVELOPE_MAX ||
+	    env_len >= client_envelope_padded_len(hello_len))
+		return SOTTO_ERR_TOO_LARGE;
+	cap = 1 + 1 + 2 + hello_len + RATCHET_PREFIX_LEN + PROTO_KEY_LEN + PROTO_AD_LEN + 2 +
+	      env_len;
+	if ((rc = sql_insert(a,
+	                     "INSERT INTO outbox(contact, msg, rec)"
+	                     " VALUES (?1, nullif(?2, 0), x'')",
+	                     v, 2, &id)) != SOTTO_OK)
+		return rc;
+	if ((rec = ctx_alloc(a->ctx, cap)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	wire_writer_init(&w, rec, cap);
+	wire_writer_u8(&w, OUTBOX_REC_PENDING);
+	wire_writer_u8(&w, kind);
+	wire_writer_lp16(&w, hello, hello_len, OUTBOX_HELLO_MAX);
+	wire_writer_bytes(&w, p->prefix, RATCHET_PREFIX_LEN);
+	wire_writer_bytes(&w, p->mk, PROTO_KEY_LEN);
+	wire_writer_bytes(&w, p->ad, PROTO_AD_LEN);
+	wire_writer_lp16(&w, env, env_len, CLIENT_ENVELOPE_MAX);
+	if ((rc = wire_writer_finish(&w, &rec_len)) == SOTTO_OK)
+		rc = sql_put_sealed(a, "UPDATE outbox SET rec = ?2 WHERE id = ?1", "outbox.rec", id,
+		                    rec, rec_len);
+	wipe_free(a, rec, cap);
+	return rc;
 }
 
 sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t after, int64_t *id,
@@ -1096,10 +1207,10 @@ sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t aft
                             int64_t *msg)
 {
 	const int64_t v[2] = {contact, after};
+	struct outbox_rec o;
 	sqlite3_stmt *st = NULL;
-	const uint8_t *b = NULL;
 	uint8_t *rec = NULL;
-	size_t rec_len = 0, n = 0;
+	size_t rec_len = 0;
 	sotto_err rc;
 
 	*id = 0;
@@ -1114,14 +1225,10 @@ sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t aft
 	*id = sqlite3_column_int64(st, 0);
 	*msg = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
 	if ((rc = open_col(a, st, 2, "outbox.rec", *id, &rec, &rec_len)) != SOTTO_OK ||
-	    (rc = outbox_rec_decode(rec, rec_len, kind, &b, &n)) != SOTTO_OK)
+	    (rc = outbox_rec_decode(rec, rec_len, &o)) != SOTTO_OK ||
+	    (rc = outbox_rec_body(a, &o, body, cap, body_len)) != SOTTO_OK)
 		goto out;
-	if (n > cap) {
-		rc = SOTTO_RAISE(SOTTO_ERR_CORRUPT);
-		goto out;
-	}
-	memcpy(body, b, n);
-	*body_len = n;
+	*kind = o.kind;
 out:
 	wipe_free(a, rec, rec_len);
 	sqlite3_finalize(st);
@@ -1147,9 +1254,9 @@ sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t kee
                             sotto_err reason, int64_t *msgs, size_t max, size_t *n_msgs)
 {
 	sqlite3_stmt *st = NULL;
-	const uint8_t *b = NULL;
+	struct outbox_rec o;
 	uint8_t *rec = NULL;
-	size_t rec_len = 0, n = 0;
+	size_t rec_len = 0;
 	uint8_t kind = 0;
 	sotto_err rc;
 	int src;
@@ -1164,8 +1271,9 @@ sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t kee
 		int64_t msg =
 		        sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
 		if ((rc = open_col(a, st, 2, "outbox.rec", id, &rec, &rec_len)) != SOTTO_OK ||
-		    (rc = outbox_rec_decode(rec, rec_len, &kind, &b, &n)) != SOTTO_OK)
+		    (rc = outbox_rec_decode(rec, rec_len, &o)) != SOTTO_OK)
 			goto out;
+		kind = o.kind;
 		wipe_free(a, rec, rec_len);
 		rec = NULL;
 		if (id <= keep_to || (keep & (1u << kind)) != 0)

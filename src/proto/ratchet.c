@@ -552,60 +552,88 @@ static void header_encode(const struct ratchet *r, uint8_t out[static RATCHET_HE
 	(void)SOTTO_INVARIANT(rc == SOTTO_OK); /* constant layout of constant size */
 }
 
-sotto_err ratchet_encrypt(struct ratchet *r, const uint8_t *pt, size_t pt_len, uint8_t *out,
-                          size_t out_cap, size_t *out_len)
+void ratchet_pending_clear(struct ratchet_pending *p)
 {
-	uint8_t header[RATCHET_HEADER_LEN], mk[KEY_LEN], ck[KEY_LEN];
-	uint8_t nonces[2 * RATCHET_NONCE_LEN], ad[BODY_AD_LEN];
-	struct wire_writer w;
-	uint8_t *nonce_h, *enc_header, *nonce_b, *body;
-	size_t len = 0;
+	sodium_memzero(p, sizeof(*p));
+}
+
+sotto_err ratchet_encrypt_begin(struct ratchet *r, struct ratchet_pending *p)
+{
+	uint8_t header[RATCHET_HEADER_LEN], ck[KEY_LEN];
+	uint8_t nonces[2 * RATCHET_NONCE_LEN];
+	uint8_t *nonce_h = p->prefix + 1;
+	uint8_t *enc_header = nonce_h + RATCHET_NONCE_LEN;
+	uint8_t *nonce_b = enc_header + RATCHET_ENC_HEADER_LEN;
 	sotto_err rc;
 
-	*out_len = 0;
+	memset(p, 0, sizeof(*p));
 	if ((r->flags & FLAG_CKS) == 0) {
 		rc = SOTTO_ERR_STATE;
-		goto out;
-	}
-	if (pt_len > RATCHET_PLAINTEXT_MAX) {
-		rc = SOTTO_ERR_TOO_LARGE;
 		goto out;
 	}
 	if (r->ns == UINT32_MAX) {
 		rc = SOTTO_ERR_NONCE_EXHAUSTED;
 		goto out;
 	}
-	wire_writer_init(&w, out, out_cap);
-	wire_writer_u8(&w, RATCHET_VERSION);
-	nonce_h = wire_writer_reserve(&w, RATCHET_NONCE_LEN);
-	enc_header = wire_writer_reserve(&w, RATCHET_ENC_HEADER_LEN);
-	nonce_b = wire_writer_reserve(&w, RATCHET_NONCE_LEN);
-	body = wire_writer_reserve(&w, pt_len + RATCHET_TAG_LEN);
-	if ((rc = wire_writer_finish(&w, &len)) != SOTTO_OK)
-		goto out;
+	p->prefix[0] = RATCHET_VERSION;
 	/* One draw of 48 bytes: the header nonce, then the body nonce (§3.5). */
 	ctx_random(r->ctx, nonces, sizeof(nonces));
 	memcpy(nonce_h, nonces, RATCHET_NONCE_LEN);
 	memcpy(nonce_b, nonces + RATCHET_NONCE_LEN, RATCHET_NONCE_LEN);
-	/* §3.5 sending: CKs, mk = KDF_CK(CKs); HENCRYPT(HKs, header); ENCRYPT(mk, ...) */
-	kdf_chain(r->cks, mk, ck);
+	/* §3.5 sending: CKs, mk = KDF_CK(CKs); HENCRYPT(HKs, header) */
+	kdf_chain(r->cks, p->mk, ck);
 	header_encode(r, header);
-	if ((rc = aead_x_encrypt(enc_header, header, sizeof(header), out, MSG_HEADER_AD_LEN,
+	if ((rc = aead_x_encrypt(enc_header, header, sizeof(header), p->prefix, MSG_HEADER_AD_LEN,
 	                         nonce_h, r->hks)) != SOTTO_OK)
 		goto out;
-	memcpy(ad, r->ad, PROTO_AD_LEN);
-	memcpy(ad + PROTO_AD_LEN, out, RATCHET_PREFIX_LEN);
-	if ((rc = aead_x_encrypt(body, pt != NULL ? pt : ratchet_empty, pt_len, ad, sizeof(ad),
-	                         nonce_b, mk)) != SOTTO_OK)
-		goto out;
+	memcpy(p->ad, r->ad, PROTO_AD_LEN);
 	memcpy(r->cks, ck, KEY_LEN);
 	r->ns++;
-	*out_len = len;
 out:
-	sodium_memzero(mk, sizeof(mk));
+	if (rc != SOTTO_OK)
+		ratchet_pending_clear(p);
 	sodium_memzero(ck, sizeof(ck));
 	sodium_memzero(header, sizeof(header));
 	return rc;
+}
+
+sotto_err ratchet_encrypt_finish(const struct ratchet_pending *p, const uint8_t *pt, size_t pt_len,
+                                 uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	const uint8_t *nonce_b = p->prefix + 1 + RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN;
+	uint8_t ad[BODY_AD_LEN];
+	sotto_err rc;
+
+	*out_len = 0;
+	if (pt_len > RATCHET_PLAINTEXT_MAX || out_cap < RATCHET_PREFIX_LEN ||
+	    out_cap - RATCHET_PREFIX_LEN < pt_len + RATCHET_TAG_LEN)
+		return SOTTO_ERR_TOO_LARGE;
+	memcpy(out, p->prefix, RATCHET_PREFIX_LEN);
+	/* ENCRYPT(mk, plaintext, CONCAT(AD, prefix)) */
+	memcpy(ad, p->ad, PROTO_AD_LEN);
+	memcpy(ad + PROTO_AD_LEN, p->prefix, RATCHET_PREFIX_LEN);
+	if ((rc = aead_x_encrypt(out + RATCHET_PREFIX_LEN, pt != NULL ? pt : ratchet_empty, pt_len,
+	                         ad, sizeof(ad), nonce_b, p->mk)) != SOTTO_OK)
+		return rc;
+	*out_len = RATCHET_PREFIX_LEN + pt_len + RATCHET_TAG_LEN;
+	return SOTTO_OK;
+}
+
+sotto_err ratchet_encrypt(struct ratchet *r, const uint8_t *pt, size_t pt_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len)
+{
+	struct ratchet_pending p;
+	sotto_err rc;
+
+	*out_len = 0;
+	if (pt_len > RATCHET_PLAINTEXT_MAX || out_cap < RATCHET_PREFIX_LEN ||
+	    out_cap - RATCHET_PREFIX_LEN < pt_len + RATCHET_TAG_LEN)
+		return SOTTO_ERR_TOO_LARGE;
+	if ((rc = ratchet_encrypt_begin(r, &p)) != SOTTO_OK)
+		return rc;
+	rc = ratchet_encrypt_finish(&p, pt, pt_len, out, out_cap, out_len);
+	ratchet_pending_clear(&p);
+	return rc; /* finish cannot fail once the sizes are checked */
 }
 
 /* ---- receiving (§3.5 "Receiving") ---- */

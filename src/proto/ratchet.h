@@ -39,6 +39,28 @@ SOTTO_NODISCARD sotto_err ratchet_encrypt(struct ratchet *r, const uint8_t *SOTT
                                           size_t *out_len);
 
 /*
+ * ratchet_encrypt in two steps, for a message whose bytes are made later
+ * (and again, byte for byte, when it must be sent again): begin advances
+ * the sending chain and keeps in *p what the message needs (its prefix: the
+ * version, the encrypted header and both nonces; its message key; the
+ * session's AD); finish encrypts pt under them into out, the same bytes
+ * every time. begin's errors are ratchet_encrypt's (state unchanged); *p
+ * holds a secret: clear it with ratchet_pending_clear. finish's errors:
+ * SOTTO_ERR_TOO_LARGE (pt_len > RATCHET_PLAINTEXT_MAX or out_cap too small).
+ */
+struct ratchet_pending {
+	uint8_t prefix[RATCHET_PREFIX_LEN];
+	uint8_t mk[PROTO_KEY_LEN]; /* secret */
+	uint8_t ad[PROTO_AD_LEN];
+};
+
+SOTTO_NODISCARD sotto_err ratchet_encrypt_begin(struct ratchet *r, struct ratchet_pending *p);
+SOTTO_NODISCARD sotto_err ratchet_encrypt_finish(const struct ratchet_pending *p,
+                                                 const uint8_t *SOTTO_NULLABLE pt, size_t pt_len,
+                                                 uint8_t *out, size_t out_cap, size_t *out_len);
+void ratchet_pending_clear(struct ratchet_pending *p);
+
+/*
  * Decrypts msg into pt (pt_cap bytes, at least msg_len - RATCHET_OVERHEAD);
  * *pt_len gets the plaintext length (0 first). Errors, each leaving the state
  * unchanged and pt zeroed: SOTTO_ERR_AUTH (anything that does not decrypt,
@@ -68,8 +90,8 @@ SOTTO_NODISCARD sotto_err ratchet_serialize(const struct ratchet *r, uint8_t *ou
  * key that does not match its private key, counts over their bounds),
  * SOTTO_ERR_NOMEM.
  */
-SOTTO_NODISCARD sotto_err ratchet_deserialize(struct sotto_ctx *ctx, const uint8_t *in, size_t in_len,
-                                              struct ratchet **out);
+SOTTO_NODISCARD sotto_err ratchet_deserialize(struct sotto_ctx *ctx, const uint8_t *in,
+                                              size_t in_len, struct ratchet **out);
 
 /* The session's associated data AD (RATCHET/PROTO_AD_LEN bytes), borrowed. */
 const uint8_t *ratchet_ad(const struct ratchet *r);

@@ -351,6 +351,45 @@ static void ratchet_decrypt__auth__replays(void **state)
 	pair_close(&p);
 }
 
+/*
+ * begin now, finish later (and again): every finish gives the same bytes,
+ * they decrypt once, and messages begun after it are independent of when it
+ * is finished.
+ */
+static void ratchet_encrypt_finish__identical__again_and_in_any_order(void **state)
+{
+	struct ratchet_pending pend;
+	struct pair p;
+	struct msg m1, m1_again, m2;
+	uint8_t pt[PT_MAX];
+	(void)state;
+
+	pair_open(&p, 11);
+	assert_int_equal(ratchet_encrypt_begin(p.a.r, &pend), SOTTO_OK);
+	send_msg(p.a.r, 72, &m2); /* begun after it, sent first */
+	fill(pt, pt_len_of(71), 71);
+	assert_int_equal(ratchet_encrypt_finish(&pend, pt, pt_len_of(71), m1.bytes,
+	                                        sizeof(m1.bytes), &m1.len),
+	                 SOTTO_OK);
+	assert_int_equal(ratchet_encrypt_finish(&pend, pt, pt_len_of(71), m1_again.bytes,
+	                                        sizeof(m1_again.bytes), &m1_again.len),
+	                 SOTTO_OK);
+	assert_int_equal(m1.len, ratchet_message_len(pt_len_of(71)));
+	assert_int_equal(m1.len, m1_again.len);
+	assert_memory_equal(m1.bytes, m1_again.bytes, m1.len);
+	recv_ok(p.b.r, &m2, 72);
+	recv_ok(p.b.r, &m1, 71);                                       /* from the skipped keys */
+	recv_err(p.b.r, m1_again.bytes, m1_again.len, SOTTO_ERR_AUTH); /* the copy: a replay */
+	/* Too small an output is refused, not truncated. */
+	assert_int_equal(ratchet_encrypt_finish(&pend, pt, pt_len_of(71), m1.bytes,
+	                                        ratchet_message_len(pt_len_of(71)) - 1, &m1.len),
+	                 SOTTO_ERR_TOO_LARGE);
+	assert_int_equal(m1.len, 0);
+	ratchet_pending_clear(&pend);
+	assert_true(sodium_is_zero(pend.mk, sizeof(pend.mk)));
+	pair_close(&p);
+}
+
 /* Every single-bit flip and every truncation of a message, header and body alike. */
 static void ratchet_decrypt__auth__tampered_or_truncated(void **state)
 {
@@ -1139,6 +1178,7 @@ int main(void)
 	        cmocka_unit_test(ratchet_decrypt__ok__out_of_order_within_chain),
 	        cmocka_unit_test(ratchet_decrypt__ok__out_of_order_across_chains),
 	        cmocka_unit_test(ratchet_decrypt__auth__replays),
+	        cmocka_unit_test(ratchet_encrypt_finish__identical__again_and_in_any_order),
 	        cmocka_unit_test(ratchet_decrypt__auth__tampered_or_truncated),
 	        cmocka_unit_test(ratchet_decrypt__auth__other_session),
 	        cmocka_unit_test(ratchet_decrypt__too_large__small_output),
