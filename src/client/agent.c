@@ -503,7 +503,7 @@ static void agent_maybe_finish(struct client_agent *a)
 	client_agent_closed_fn *closed = a->closed;
 	void *user = a->closed_user;
 
-	if (!a->is_closing || !a->is_timer_closed || a->n_conns_closing > 0)
+	if (!a->is_closing || !a->is_timer_closed || !a->is_check_closed || a->n_conns_closing > 0)
 		return;
 	agent_free_memory(a);
 	if (closed != NULL)
@@ -518,9 +518,18 @@ static void on_timer_closed(uv_handle_t *h)
 	agent_maybe_finish(a);
 }
 
+static void on_check_closed(uv_handle_t *h)
+{
+	struct client_agent *a = h->data;
+
+	a->is_check_closed = true;
+	agent_maybe_finish(a);
+}
+
 /* Starts closing: cancels what waits, closes the connections and the timer. */
 static void agent_shutdown(struct client_agent *a)
 {
+	agent_batch_finish(a); /* what was stored is acknowledged before the connections go */
 	a->is_closing = true;
 	for (struct agent_contact *c = a->contacts; c != NULL; c = c->next) {
 		if (!c->is_gone)
@@ -533,6 +542,7 @@ static void agent_shutdown(struct client_agent *a)
 		}
 	}
 	uv_close((uv_handle_t *)&a->timer, on_timer_closed);
+	uv_close((uv_handle_t *)&a->check, on_check_closed);
 }
 
 void client_agent_close(struct client_agent *a, client_agent_closed_fn *closed, void *user)
@@ -567,8 +577,15 @@ sotto_err client_agent_open(struct sotto_ctx *ctx, uv_loop_t *loop, struct store
 		agent_free_memory(a);
 		return SOTTO_ERR_VERSION;
 	}
-	if (uv_timer_init(loop, &a->timer) != 0) {
+	if (uv_check_init(loop, &a->check) != 0) {
 		agent_free_memory(a);
+		return SOTTO_ERR_IO;
+	}
+	a->check.data = a;
+	if (uv_timer_init(loop, &a->timer) != 0) {
+		/* The check handle must be closed first: the loop frees nothing of ours before. */
+		a->is_closing = a->is_timer_closed = true;
+		uv_close((uv_handle_t *)&a->check, on_check_closed);
 		return SOTTO_ERR_IO;
 	}
 	a->timer.data = a;
@@ -1108,6 +1125,11 @@ void agent_debug_tap(struct client_agent *a, agent_tap_fn *fn, void *user)
 void agent_debug_fail_deliveries(struct client_agent *a, unsigned n)
 {
 	a->n_debug_fail = n;
+}
+
+void agent_debug_fail_batches(struct client_agent *a, unsigned n)
+{
+	a->n_debug_fail_commit = n;
 }
 
 void agent_debug_deliver(struct client_agent *a, int64_t contact_id, const uint8_t *msg_id,

@@ -836,6 +836,10 @@ out:
 
 /* One delivery: the plaintext, and what to report once it is committed. */
 struct agent_rx {
+	struct agent_rx *next;                  /* the batch list */
+	struct agent_contact *c;                /* borrowed: contacts live until the agent closes */
+	uint8_t relay_msg_id[RELAY_MSG_ID_LEN]; /* what its ACK names */
+	bool is_durable;                        /* its batch committed */
 	uint8_t pt[RELAY_MSG_BODY_MAX];
 	struct agent_info info;
 	struct client_envelope env;
@@ -1120,6 +1124,102 @@ static void rcpt_arm(struct client_agent *a, struct agent_contact *c)
 		agent_arm(a, c, AGENT_TASK_RCPT, a->cfg.receipt_delay_ms);
 }
 
+/* Deliveries one batch takes before it is committed at once. */
+enum { BATCH_MAX = 32 };
+
+static void rx_free(struct client_agent *a, struct agent_rx *rx)
+{
+	sodium_memzero(rx, sizeof(*rx));
+	ctx_free(a->ctx, rx);
+}
+
+/* Not stored, not acknowledged: fetched again after a backoff, nothing after it first. */
+static void rx_failed(struct client_agent *a, struct agent_contact *c, sotto_err rc)
+{
+	c->is_rx_stalled = true;
+	a->stats.n_store_errors++;
+	agent_emit_error(a, c->id, rc);
+	agent_backoff(a, c, AGENT_TASK_GET);
+}
+
+bool agent_batch_commit(struct client_agent *a)
+{
+	sotto_err rc;
+
+	if (!a->in_batch)
+		return true;
+	a->in_batch = false;
+	if (a->n_debug_fail_commit > 0) {
+		a->n_debug_fail_commit--;
+		rc = SOTTO_ERR_IO; /* tests: as a failed write would */
+	} else {
+		rc = store_db_exec(a->db, "COMMIT");
+	}
+	if (rc != SOTTO_OK)
+		(void)sqlite3_exec(a->sql, "ROLLBACK", NULL, NULL, NULL);
+	for (struct agent_rx *rx = a->batch_head; rx != NULL; rx = rx->next)
+		if (rc == SOTTO_OK)
+			rx->is_durable = true;
+	for (struct agent_contact *c = a->contacts; c != NULL; c = c->next) {
+		if (!c->has_snap)
+			continue;
+		if (rc != SOTTO_OK) {
+			/* What memory took from the batch goes back with it. */
+			c->state = c->snap_state;
+			c->flags = c->snap_flags;
+			c->has_sq = c->snap_has_sq;
+			memcpy(c->sq_sid, c->snap_sq_sid, RELAY_ID_LEN);
+		}
+		c->has_snap = false;
+	}
+	return rc == SOTTO_OK;
+}
+
+void agent_batch_finish(struct client_agent *a)
+{
+	struct agent_rx *rx;
+
+	(void)agent_batch_commit(a);
+	while ((rx = a->batch_head) != NULL) {
+		struct agent_contact *c = rx->c;
+
+		a->batch_head = rx->next;
+		a->n_batch--;
+		if (!rx->is_durable) {
+			/* The batch did not commit: none of it happened. */
+			if (!c->is_rx_stalled)
+				rx_failed(a, c, SOTTO_ERR_IO);
+			rx_free(a, rx);
+			continue;
+		}
+		if (rx->is_ack && rx->info.has_rq && c->rq_conn != NULL && c->rq_conn->rc != NULL) {
+			/* Fire and forget: a lost ACK means a redelivery, dropped by its msg_id. */
+			sotto_err ack =
+			        rconn_ack(c->rq_conn->rc, rx->info.rq.rid, rx->info.rq.k_rauth,
+			                  rx->relay_msg_id, NULL, NULL);
+			(void)ack;
+		}
+		if (rx->is_commit) {
+			if (rx->is_left)
+				agent_delete_after(a, c, &rx->del);
+			deliver_report(a, c, rx);
+		}
+		rx_free(a, rx);
+	}
+	a->batch_tail = NULL;
+	(void)uv_check_stop(&a->check);
+}
+
+void agent_on_check(uv_check_t *h)
+{
+	agent_batch_finish(h->data);
+}
+
+/*
+ * One delivery, in the receive batch of this loop turn: stored now (in a
+ * savepoint of the batch's transaction), acknowledged and reported after
+ * the batch commits, in order.
+ */
 void agent_deliver(struct client_agent *a, struct agent_contact *c, const uint8_t *msg_id,
                    const uint8_t *body, size_t body_len)
 {
@@ -1132,30 +1232,34 @@ void agent_deliver(struct client_agent *a, struct agent_contact *c, const uint8_
 	if (a->tap != NULL)
 		a->tap(a->tap_user, c->id, msg_id, body, body_len);
 	if ((rx = ctx_calloc(a->ctx, 1, sizeof(*rx))) == NULL) {
+		c->is_rx_stalled = true;
 		agent_backoff(a, c, AGENT_TASK_GET);
 		return;
 	}
+	if (!c->has_snap) {
+		c->has_snap = true;
+		c->snap_state = c->state;
+		c->snap_flags = c->flags;
+		c->snap_has_sq = c->has_sq;
+		memcpy(c->snap_sq_sid, c->sq_sid, RELAY_ID_LEN);
+	}
+	a->in_rx = true;
 	if (a->n_debug_fail > 0) {
 		a->n_debug_fail--;
 		rc = SOTTO_ERR_BUSY; /* tests: as a locked database would */
 	} else {
 		rc = deliver_tx(a, c, rx, msg_id, body, body_len);
 	}
-	if (rx->is_ack && rx->info.has_rq && c->rq_conn != NULL && c->rq_conn->rc != NULL) {
-		/* Fire and forget: a lost ACK means a redelivery, dropped by its msg_id. */
-		sotto_err ack = rconn_ack(c->rq_conn->rc, rx->info.rq.rid, rx->info.rq.k_rauth,
-		                          msg_id, NULL, NULL);
-		(void)ack;
-	}
+	a->in_rx = false;
 	if (!rx->is_ack) {
-		/* Not stored, not acknowledged: fetched again after a backoff, nothing after it
-		 * first. */
-		c->is_rx_stalled = true;
-		a->stats.n_store_errors++;
-		agent_emit_error(a, c->id, rc);
-		agent_backoff(a, c, AGENT_TASK_GET);
+		rx_failed(a, c, rc);
+		rx_free(a, rx);
+		return;
 	}
+	rx->c = c;
+	memcpy(rx->relay_msg_id, msg_id, RELAY_MSG_ID_LEN);
 	if (rx->is_commit) {
+		/* Memory follows at once, so the batch's next deliveries see it. */
 		bool was_connected = c->state == CLIENT_AGENT_CONNECTED;
 		c->state = rx->state;
 		c->flags = rx->flags;
@@ -1163,16 +1267,21 @@ void agent_deliver(struct client_agent *a, struct agent_contact *c, const uint8_
 			c->has_sq = true;
 			memcpy(c->sq_sid, rx->info.sq.sid, RELAY_ID_LEN);
 		}
-		if (rx->is_left)
-			agent_delete_after(a, c, &rx->del);
-		else if (c->state == CLIENT_AGENT_CONNECTED && !was_connected)
+		if (!rx->is_left && c->state == CLIENT_AGENT_CONNECTED && !was_connected)
 			agent_arm(a, c, AGENT_TASK_SEND, 0);
 		if (rx->is_received)
 			rcpt_arm(a, c);
-		deliver_report(a, c, rx);
 	}
-	sodium_memzero(rx, sizeof(*rx));
-	ctx_free(a->ctx, rx);
+	if (a->batch_tail != NULL)
+		a->batch_tail->next = rx;
+	else
+		a->batch_head = rx;
+	a->batch_tail = rx;
+	a->n_batch++;
+	if (!a->in_batch || a->n_batch >= BATCH_MAX)
+		agent_batch_finish(a);
+	else
+		(void)uv_check_start(&a->check, agent_on_check);
 }
 
 /* ---- dispatch ---- */

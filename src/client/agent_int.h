@@ -114,6 +114,12 @@ struct agent_contact {
 	 * (§4.4), so no later message is taken before it.
 	 */
 	bool is_rx_stalled;
+	/* Its state before the open receive batch (restored if the batch fails to commit). */
+	bool has_snap;
+	uint8_t snap_state;
+	uint32_t snap_flags;
+	bool snap_has_sq;
+	uint8_t snap_sq_sid[RELAY_ID_LEN];
 	/* A pending invite or connect whose done has not run. */
 	client_agent_done_fn *op_done;
 	void *op_user;
@@ -143,6 +149,8 @@ struct agent_req {
 typedef void agent_tap_fn(void *user, int64_t contact_id, const uint8_t *msg_id,
                           const uint8_t *body, size_t body_len);
 
+struct agent_rx;
+
 struct client_agent {
 	struct sotto_ctx *ctx;
 	uv_loop_t *loop;
@@ -163,8 +171,21 @@ struct client_agent {
 	size_t n_conns_closing;
 	client_agent_closed_fn *closed;
 	void *closed_user;
-	agent_tap_fn *tap;     /* tests */
-	unsigned n_debug_fail; /* tests: deliveries to fail as if the store had */
+	/*
+	 * Receive batching: the deliveries of one loop turn share one
+	 * transaction, committed by the check handle at the end of the turn
+	 * (or before any other transaction); their ACKs and events wait for
+	 * that commit (docs/client.md, "Receiving").
+	 */
+	bool in_rx;                               /* in deliver_tx: agent_tx_* are savepoints */
+	bool in_batch;                            /* the batch transaction is open */
+	struct agent_rx *batch_head, *batch_tail; /* deliveries waiting, in order */
+	size_t n_batch;
+	uv_check_t check;
+	bool is_check_closed;
+	agent_tap_fn *tap;            /* tests */
+	unsigned n_debug_fail;        /* tests: deliveries to fail as if the store had */
+	unsigned n_debug_fail_commit; /* tests: receive batches whose commit fails */
 	void *tap_user;
 };
 
@@ -197,7 +218,11 @@ enum agent_col {
 	AGENT_COL_RCV = 2,     /* the last relay msg_id processed on our queue */
 };
 
-/* Transactions: BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback ignores errors). */
+/*
+ * Transactions: BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback ignores
+ * errors). Inside a delivery (a->in_rx) they are a savepoint in the receive
+ * batch, which they open; any other transaction commits the batch first.
+ */
 SOTTO_NODISCARD sotto_err agent_tx_begin(struct client_agent *a);
 SOTTO_NODISCARD sotto_err agent_tx_commit(struct client_agent *a);
 void agent_tx_rollback(struct client_agent *a);
@@ -376,6 +401,17 @@ struct agent_del {
 SOTTO_NODISCARD sotto_err agent_delete_tx(struct client_agent *a, struct agent_contact *c,
                                           bool send_leave, bool purge, sotto_err reason,
                                           struct agent_del *d);
+/*
+ * Commits the open receive batch (its ACKs and events still wait for the
+ * check handle, which agent_batch_finish runs); false when the commit
+ * failed (the batch's deliveries were rolled back).
+ */
+bool agent_batch_commit(struct client_agent *a);
+/* Commits the batch if open, then acknowledges and reports what waited for it. */
+void agent_batch_finish(struct client_agent *a);
+/* The check handle's callback: agent_batch_finish at the end of the turn. */
+void agent_on_check(uv_check_t *h);
+
 /* After a committed deletion: stop receiving, report, start the relay work. */
 void agent_delete_after(struct client_agent *a, struct agent_contact *c, const struct agent_del *d);
 /* Done with a deleted contact's relay work? Then forget the rest (and purge). */
@@ -392,6 +428,8 @@ SOTTO_NODISCARD sotto_err agent_debug_send_raw(struct client_agent *a, int64_t c
 void agent_debug_tap(struct client_agent *a, agent_tap_fn *fn, void *user);
 /* The next n deliveries fail as a busy store would make them (not stored, not acknowledged). */
 void agent_debug_fail_deliveries(struct client_agent *a, unsigned n);
+/* The next n receive batches fail to commit (everything in them is rolled back). */
+void agent_debug_fail_batches(struct client_agent *a, unsigned n);
 /* What is stored for a contact: queue IDs and keys (info), whether hs/ratchet exist. */
 SOTTO_NODISCARD sotto_err agent_debug_contact(struct client_agent *a, int64_t id,
                                               struct agent_info *info, bool *has_hs,

@@ -149,12 +149,25 @@ static sotto_err sql_int(struct client_agent *a, const char *sql, const int64_t 
 
 sotto_err agent_tx_begin(struct client_agent *a)
 {
+	sotto_err rc;
+
+	if (a->in_rx) {
+		if (!a->in_batch) {
+			if ((rc = store_db_exec(a->db, "BEGIN IMMEDIATE")) != SOTTO_OK)
+				return rc;
+			a->in_batch = true;
+			(void)uv_check_start(&a->check, agent_on_check);
+		}
+		return store_db_exec(a->db, "SAVEPOINT rx");
+	}
+	if (a->in_batch)
+		(void)agent_batch_commit(a);
 	return store_db_exec(a->db, "BEGIN IMMEDIATE");
 }
 
 sotto_err agent_tx_commit(struct client_agent *a)
 {
-	sotto_err rc = store_db_exec(a->db, "COMMIT");
+	sotto_err rc = store_db_exec(a->db, a->in_rx ? "RELEASE rx" : "COMMIT");
 
 	if (rc != SOTTO_OK)
 		agent_tx_rollback(a);
@@ -163,8 +176,15 @@ sotto_err agent_tx_commit(struct client_agent *a)
 
 void agent_tx_rollback(struct client_agent *a)
 {
-	if (!sqlite3_get_autocommit(a->sql))
-		(void)sqlite3_exec(a->sql, "ROLLBACK", NULL, NULL, NULL);
+	if (sqlite3_get_autocommit(a->sql))
+		return;
+	if (a->in_rx) {
+		/* Only this delivery: the batch goes on. */
+		if (sqlite3_exec(a->sql, "ROLLBACK TO rx", NULL, NULL, NULL) == SQLITE_OK)
+			(void)sqlite3_exec(a->sql, "RELEASE rx", NULL, NULL, NULL);
+		return;
+	}
+	(void)sqlite3_exec(a->sql, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* ---- sealing ---- */

@@ -1198,6 +1198,40 @@ static void agent__receive__failed_one_holds_back_the_pushed_ones_in_order(void 
 	world_free(&w);
 }
 
+/*
+ * Deliveries of one turn share one transaction: when its commit fails,
+ * none of them is acknowledged or shown, memory goes back, and all come
+ * again in order, once.
+ */
+static void agent__receive__failed_batch_commit_rolls_back_then_all_arrive_once(void **state)
+{
+	static const char *const texts[] = {"b1", "b2", "b3", "b4", "b5", "b6"};
+	struct world w;
+	struct hist h;
+	int64_t a_id, b_id, m = 0;
+	(void)state;
+
+	world_init(&w);
+	struct relay *r = relay_new(&w, 0);
+	struct user *alice = user_new(&w, "alice", 185);
+	struct user *bob = user_new(&w, "bob", 186);
+	add_relay(alice, r);
+	add_relay(bob, r);
+	make_contact(alice, bob, &a_id, &b_id);
+	user_close(alice);
+	for (size_t i = 0; i < 6; i++)
+		m = send_text(bob, b_id, texts[i]);
+	WAIT(&w, bob->status[m] == CLIENT_AGENT_SENT);
+	user_open_agent(alice);
+	agent_debug_fail_batches(alice->agent, 1);
+	WAIT(&w, alice->n_recv == 6 && bob->status[m] == CLIENT_AGENT_DELIVERED);
+	assert_received(alice, texts, 6);
+	assert_true(stats(alice).n_store_errors >= 1);
+	history(alice, a_id, &h);
+	assert_int_equal(h.n, 6);
+	world_free(&w);
+}
+
 static void agent__invalid__envelope_acknowledged_and_dropped(void **state)
 {
 	static const uint8_t garbage[] = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'e', 'n', 'v'};
@@ -1675,6 +1709,8 @@ int main(void)
 	        cmocka_unit_test(agent__duplicates__redelivery_resend_and_reused_id_shown_once),
 	        cmocka_unit_test(agent__receive__store_failure_not_acknowledged_then_fetched),
 	        cmocka_unit_test(agent__receive__failed_one_holds_back_the_pushed_ones_in_order),
+	        cmocka_unit_test(
+	                agent__receive__failed_batch_commit_rolls_back_then_all_arrive_once),
 	        cmocka_unit_test(agent__invalid__envelope_acknowledged_and_dropped),
 	        cmocka_unit_test(agent__relays__no_relay_configured_is_a_distinct_error),
 	        cmocka_unit_test(agent__receipts__one_receipt_carries_sixty_four_ids),
