@@ -1163,22 +1163,21 @@ static void agent__receive__store_failure_not_acknowledged_then_fetched(void **s
 }
 
 /*
- * The relay pushes several messages ahead of our ACKs: when the first one
- * cannot be stored, the ones pushed after it must wait for it (they are
- * skipped, then pushed again after the GET), so all arrive once, in order.
+ * Six messages wait for alice on the relay; she comes back with inject
+ * making her store fail, and must still show all six once, in order.
  */
-static void agent__receive__failed_one_holds_back_the_pushed_ones_in_order(void **state)
+static void six_waiting_then(void (*inject)(struct client_agent *a), uint64_t seed,
+                             struct client_agent_stats *st)
 {
 	static const char *const texts[] = {"p1", "p2", "p3", "p4", "p5", "p6"};
 	struct world w;
 	struct hist h;
 	int64_t a_id, b_id, m = 0;
-	(void)state;
 
 	world_init(&w);
 	struct relay *r = relay_new(&w, 0);
-	struct user *alice = user_new(&w, "alice", 183);
-	struct user *bob = user_new(&w, "bob", 184);
+	struct user *alice = user_new(&w, "alice", seed);
+	struct user *bob = user_new(&w, "bob", seed + 1);
 	add_relay(alice, r);
 	add_relay(bob, r);
 	make_contact(alice, bob, &a_id, &b_id);
@@ -1186,16 +1185,39 @@ static void agent__receive__failed_one_holds_back_the_pushed_ones_in_order(void 
 	for (size_t i = 0; i < 6; i++)
 		m = send_text(bob, b_id, texts[i]);
 	WAIT(&w, bob->status[m] == CLIENT_AGENT_SENT);
-	/* Alice comes back to six waiting messages, and her first store fails. */
 	user_open_agent(alice);
-	agent_debug_fail_deliveries(alice->agent, 1);
+	inject(alice->agent);
 	WAIT(&w, alice->n_recv == 6 && bob->status[m] == CLIENT_AGENT_DELIVERED);
 	assert_received(alice, texts, 6);
-	assert_int_equal(stats(alice).n_store_errors, 1);
-	assert_true(stats(alice).n_msgs_skipped >= 1);
 	history(alice, a_id, &h);
 	assert_int_equal(h.n, 6);
+	*st = stats(alice);
 	world_free(&w);
+}
+
+static void fail_first_delivery(struct client_agent *a)
+{
+	agent_debug_fail_deliveries(a, 1);
+}
+
+static void fail_first_batch(struct client_agent *a)
+{
+	agent_debug_fail_batches(a, 1);
+}
+
+/*
+ * The relay pushes several messages ahead of our ACKs: when the first one
+ * cannot be stored, the ones pushed after it must wait for it (they are
+ * skipped, then pushed again after the GET), so all arrive once, in order.
+ */
+static void agent__receive__failed_one_holds_back_the_pushed_ones_in_order(void **state)
+{
+	struct client_agent_stats st;
+	(void)state;
+
+	six_waiting_then(fail_first_delivery, 183, &st);
+	assert_int_equal(st.n_store_errors, 1);
+	assert_true(st.n_msgs_skipped >= 1);
 }
 
 /*
@@ -1205,31 +1227,11 @@ static void agent__receive__failed_one_holds_back_the_pushed_ones_in_order(void 
  */
 static void agent__receive__failed_batch_commit_rolls_back_then_all_arrive_once(void **state)
 {
-	static const char *const texts[] = {"b1", "b2", "b3", "b4", "b5", "b6"};
-	struct world w;
-	struct hist h;
-	int64_t a_id, b_id, m = 0;
+	struct client_agent_stats st;
 	(void)state;
 
-	world_init(&w);
-	struct relay *r = relay_new(&w, 0);
-	struct user *alice = user_new(&w, "alice", 185);
-	struct user *bob = user_new(&w, "bob", 186);
-	add_relay(alice, r);
-	add_relay(bob, r);
-	make_contact(alice, bob, &a_id, &b_id);
-	user_close(alice);
-	for (size_t i = 0; i < 6; i++)
-		m = send_text(bob, b_id, texts[i]);
-	WAIT(&w, bob->status[m] == CLIENT_AGENT_SENT);
-	user_open_agent(alice);
-	agent_debug_fail_batches(alice->agent, 1);
-	WAIT(&w, alice->n_recv == 6 && bob->status[m] == CLIENT_AGENT_DELIVERED);
-	assert_received(alice, texts, 6);
-	assert_true(stats(alice).n_store_errors >= 1);
-	history(alice, a_id, &h);
-	assert_int_equal(h.n, 6);
-	world_free(&w);
+	six_waiting_then(fail_first_batch, 185, &st);
+	assert_true(st.n_store_errors >= 1);
 }
 
 static void agent__invalid__envelope_acknowledged_and_dropped(void **state)
