@@ -2,17 +2,29 @@
 /*
  * client_crash_test.c - both sotto clients killed with SIGKILL at seeded
  * random moments during a two-way burst of messages, restarted each time:
- * every message is shown exactly once and the session keeps working.
+ * every message is shown exactly once and the session keeps working. The
+ * same driver runs the four-process crash loop (the relays killed too) and
+ * the network fault test (tests/netem_test.sh).
  *
- * One real sotto-relay runs throughout. Two profiles, alice and bob, are
- * made with the real sotto program and connected through its JSON-lines API
- * (invite, connect). Then each runs as a long-lived `sotto --json` process:
- * the driver writes send commands whose texts carry a sequence number
- * ("a->b 0042"), a window at a time, and reads answers and events. When the
- * progress (sends answered ok plus messages shown) passes one of a seeded set
- * of thresholds, alice, bob or both are killed and restarted at once; one
- * restart in four is itself killed within EARLY_SPAN_MS (while the profile
- * opens or the agent catches up) and started again.
+ * One real sotto-relay runs throughout, or two: then alice receives on
+ * relay1 and bob on relay2, each having added only its own relay, so every
+ * message crosses from one relay to the other user. Two profiles, alice and
+ * bob, are made with the real sotto program and connected through its
+ * JSON-lines API (invite, connect). Then each runs as a long-lived
+ * `sotto --json` process: the driver writes send commands whose texts carry
+ * a sequence number ("a->b 0042"), a window at a time, and reads answers and
+ * events.
+ *
+ * Kills come in one of two ways. By default, when the progress (sends
+ * answered ok plus messages shown) passes one of a seeded set of thresholds,
+ * alice, bob or both are killed and restarted at once; one restart in four
+ * is itself killed within EARLY_SPAN_MS (while the profile opens or the
+ * agent catches up) and started again. With SOTTO_CLIENT_CRASH_SECONDS set,
+ * the burst lasts that long instead: message k of each side is not sent
+ * before k/N of it has passed, and the kills come at seeded random times
+ * within it. With SOTTO_CLIENT_CRASH_KILL_RELAYS=1 a relay (SIGKILL, then
+ * restarted on its own directory and port, so it keeps its store) is among
+ * the processes a kill may pick.
  *
  * A send is accepted when its answer said ok (the agent stored it). A send
  * not answered before a kill is looked up in the restarted sender's history
@@ -24,8 +36,27 @@
  * final messages arrived, and both processes quit with exit 0.
  *
  * usage: client_crash_test SOTTO SOTTO_RELAY
- * Environment (defaults in brackets): SOTTO_CLIENT_CRASH_N messages each way
- * [300], SOTTO_CLIENT_CRASH_KILLS [12], SOTTO_CLIENT_CRASH_SEED [1].
+ * Environment (defaults in brackets):
+ *   SOTTO_CLIENT_CRASH_N            messages each way [300]
+ *   SOTTO_CLIENT_CRASH_KILLS        kills [12]
+ *   SOTTO_CLIENT_CRASH_SEED         seed of every random choice [1]
+ *   SOTTO_CLIENT_CRASH_SECONDS      timed burst of this length, 0 = none [0]
+ *   SOTTO_CLIENT_CRASH_RELAYS       1 or 2 relays [1]
+ *   SOTTO_CLIENT_CRASH_KILL_RELAYS  1 = the relays are killed too [0]
+ *   SOTTO_CLIENT_CRASH_SETTLE_S     wait for the last messages after the
+ *                                   burst, and for the final ones [180]
+ *   SOTTO_CLIENT_CRASH_WRAP_<P>     a command prefix (words split on spaces)
+ *                                   for process P = ALICE, BOB, RELAY1,
+ *                                   RELAY2, e.g. "ip netns exec NS" [none]
+ *   SOTTO_CLIENT_CRASH_HOST_<R>     the address relay R = RELAY1, RELAY2
+ *                                   listens on and is dialled at [127.0.0.1]
+ * The four-process crash loop of five minutes:
+ *   SOTTO_CLIENT_CRASH_RELAYS=2 SOTTO_CLIENT_CRASH_KILL_RELAYS=1 \
+ *   SOTTO_CLIENT_CRASH_SECONDS=300 SOTTO_CLIENT_CRASH_N=3000 \
+ *   SOTTO_CLIENT_CRASH_KILLS=60 client_crash_test SOTTO SOTTO_RELAY
+ * It prints "burst starts" when the burst begins (tests/netem_test.sh times
+ * its partition from it) and at the end the counts: sent, shown,
+ * duplicates, lost, out of order, and the kills of each process.
  * Exit 0 when every check passed, 1 otherwise; every child is killed on every
  * path and every wait is bounded.
  */
@@ -58,25 +89,42 @@ enum {
 	WINDOW = 32,           /* sends in flight per client */
 	START_WAIT_MS = 60000, /* a process to print its first line */
 	ANSWER_WAIT_MS = 60000,
-	STALL_KILL_MS = 3000, /* a kill comes anyway after this long without one */
-	BURST_WAIT_MS = 300000,
-	SETTLE_WAIT_MS = 180000, /* every accepted message to arrive after the last kill */
-	FINAL_WAIT_MS = 60000,
+	STALL_KILL_MS = 3000,   /* a kill comes anyway after this long without one */
+	BURST_WAIT_MS = 300000, /* beyond SOTTO_CLIENT_CRASH_SECONDS */
+	SETTLE_S_DEFAULT = 180, /* every accepted message to arrive after the last kill */
+	CONNECT_WAIT_MS = 180000,
+	RELAY_TRIES = 50,      /* a restarted relay may find its port still held */
+	FINAL_WAIT_MS = 60000, /* at least; the settle wait when longer */
 	HISTORY_EVERY_MS = 3000,
+	NOTE_EVERY_MS = 15000, /* a progress line while the settle wait lasts */
 	QUIT_WAIT_MS = 30000,
 	BUSY_PAUSE_MS = 200,
 	EARLY_SPAN_MS = 80, /* an early kill comes this soon after a start */
 	HISTORY_PAGE = 1000,
 	PATH_LEN = 512,
 	ADDR_LEN = 256,
+	HOST_LEN = 64,
+	WRAP_MAX = 16,           /* words of a command prefix */
 	ID_HISTORY = 1000000000, /* command ids: sends use their sequence number */
 };
 
 /* Per-message send state. */
 enum { ST_NONE, ST_PENDING, ST_UNKNOWN, ST_ACCEPTED };
 
+struct relay {
+	const char *name; /* relay1, relay2 */
+	char dir[PATH_LEN], host[HOST_LEN], key[ADDR_LEN], addr[ADDR_LEN + HOST_LEN + 16];
+	char *wrap[WRAP_MAX + 1]; /* command prefix, NULL-terminated; owned */
+	pid_t pid;
+	unsigned port; /* 0 until the first start chose one */
+	unsigned long starts, kills;
+};
+
 struct client {
 	const char *profile, *contact, *prefix; /* prefix: the texts it sends */
+	char *wrap[WRAP_MAX + 1];               /* command prefix, NULL-terminated; owned */
+	struct relay *relay;                    /* the one it receives on */
+	unsigned long kills;
 	pid_t pid;
 	int in_fd, out_fd; /* its stdin (we write), its stdout (we read) */
 	char *buf;
@@ -95,12 +143,15 @@ struct client {
 
 struct test {
 	const char *sotto, *relay;
-	char dir[64], home[PATH_LEN], relay_dir[PATH_LEN], addr[ADDR_LEN];
-	pid_t relay_pid;
+	char dir[64], home[PATH_LEN];
+	struct relay r[2]; /* relay1 (alice's), relay2 (bob's when there are two) */
+	unsigned n_relays;
+	bool kill_relays;
 	struct client c[2]; /* alice, bob; c[i] sends to c[1 - i] */
 	unsigned n, kills_max, kills;
-	uint64_t rng;
-	unsigned long *thresholds;
+	unsigned long seconds, settle_s; /* timed burst (0: by progress); settle wait */
+	uint64_t rng, t0;                /* t0: when the burst started (ms) */
+	unsigned long *thresholds;       /* progress, or ms after t0 when timed */
 	unsigned long accepted, shown_events, dup_events, resent, found, busy, early_kills;
 	bool failed;
 };
@@ -147,9 +198,13 @@ static uint64_t rng_next(struct test *t)
 
 /* ---- processes ---- */
 
-/* Forks and execs path with args; -1 descriptors are left as they are. */
-static pid_t spawn(const char *path, char *const args[], int in_fd, int out_fd, int err_fd)
+/* Forks and execs path with args (args[0] its name), under the command prefix
+ * wrap when wrap[0] is set; -1 descriptors are left as they are. */
+static pid_t spawn(char *const wrap[], const char *path, char *const args[], int in_fd, int out_fd,
+                   int err_fd)
 {
+	char *argv[WRAP_MAX + 32];
+	size_t n = 0;
 	pid_t pid;
 
 	(void)fflush(stdout);
@@ -166,7 +221,17 @@ static pid_t spawn(const char *path, char *const args[], int in_fd, int out_fd, 
 		_exit(127);
 	for (int fd = 3; fd < 256; fd++)
 		(void)close(fd);
-	execv(path, args);
+	if (wrap == NULL || wrap[0] == NULL) {
+		execv(path, args);
+		_exit(127);
+	}
+	for (; *wrap != NULL; wrap++)
+		argv[n++] = *wrap;
+	argv[n++] = (char *)path;
+	for (args++; *args != NULL && n < sizeof(argv) / sizeof(argv[0]) - 1; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	execvp(argv[0], argv);
 	_exit(127);
 }
 
@@ -186,10 +251,11 @@ static int open_log(struct test *t, const char *name)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 }
 
-/* Runs the sotto program once on profile with args; its stdout into out. */
-static bool sotto_run(struct test *t, const char *profile, const char *const *args, char *out,
+/* Runs the sotto program once on c's profile with args; its stdout into out. */
+static bool sotto_run(struct test *t, const struct client *c, const char *const *args, char *out,
                       size_t out_len)
 {
+	const char *profile = c->profile;
 	char *argv[16];
 	size_t n = 0, got = 0;
 	int fds[2], status = 0, err = open_log(t, profile);
@@ -207,7 +273,7 @@ static bool sotto_run(struct test *t, const char *profile, const char *const *ar
 	if (err < 0 || pipe(fds) != 0)
 		return false;
 	int devnull = open("/dev/null", O_RDONLY);
-	pid = spawn(t->sotto, argv, devnull, fds[1], err);
+	pid = spawn(c->wrap, t->sotto, argv, devnull, fds[1], err);
 	(void)close(devnull);
 	(void)close(fds[1]);
 	(void)close(err);
@@ -245,20 +311,19 @@ static unsigned log_port(const char *path)
 	return port > 0 && port <= 65535 ? (unsigned)port : 0;
 }
 
-static bool relay_start(struct test *t)
+/* Makes r's directory and key, listening on r->host. */
+static bool relay_init(struct test *t, struct relay *r)
 {
-	char *init[] = {"sotto-relay", "init",   "--dir", t->relay_dir, "--host",
-	                "127.0.0.1",   "--port", "5223",  NULL};
-	char *run[] = {"sotto-relay", "run", "--dir", t->relay_dir, "--port", "0", NULL, NULL};
-	char out[ADDR_LEN] = {0}, log[PATH_LEN + 64];
-	int fds[2], fd;
+	char *init[] = {"sotto-relay", "init",   "--dir", r->dir, "--host",
+	                r->host,       "--port", "5223",  NULL};
+	char out[ADDR_LEN] = {0};
+	int fds[2];
 	ssize_t n;
 	const char *at;
-	unsigned port = 0;
 
 	if (pipe(fds) != 0)
 		return false;
-	pid_t pid = spawn(t->relay, init, -1, fds[1], -1);
+	pid_t pid = spawn(r->wrap, t->relay, init, -1, fds[1], -1);
 	(void)close(fds[1]);
 	n = pid > 0 ? read(fds[0], out, sizeof(out) - 1) : -1;
 	(void)close(fds[0]);
@@ -268,24 +333,75 @@ static bool relay_start(struct test *t)
 		fail(t, "sotto-relay init printed \"%s\"", out);
 		return false;
 	}
+	/* The address is formed when the first start has chosen the port. */
+	(void)snprintf(r->key, sizeof(r->key), "%.*s", (int)(at - out), out);
+	return true;
+}
+
+/* Starts r once: true when it printed its port, false when it ended or
+ * stayed silent; *ended says it ended (a restart may find its port held). */
+static bool relay_try(struct test *t, struct relay *r, bool *ended)
+{
+	char port[16], log[PATH_LEN + 64];
+	char *run[] = {"sotto-relay", "run", "--dir", r->dir, "--port", port, NULL, NULL};
+	unsigned got = 0;
+	int fd, status;
+
+	*ended = false;
+	(void)snprintf(port, sizeof(port), "%u", r->port);
 	if (geteuid() == 0)
 		run[6] = "--allow-root";
-	(void)snprintf(log, sizeof(log), "%s/relay.log", t->dir);
+	(void)snprintf(log, sizeof(log), "%s/%s-%lu.log", t->dir, r->name, ++r->starts);
 	if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		return false;
-	t->relay_pid = spawn(t->relay, run, -1, fd, fd);
+	r->pid = spawn(r->wrap, t->relay, run, -1, fd, fd);
 	(void)close(fd);
-	for (uint64_t end = now_ms() + START_WAIT_MS; t->relay_pid > 0 && now_ms() < end;) {
-		if ((port = log_port(log)) != 0)
+	for (uint64_t end = now_ms() + START_WAIT_MS; r->pid > 0 && now_ms() < end;) {
+		if ((got = log_port(log)) != 0)
 			break;
+		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			r->pid = -1;
+			*ended = true;
+			return false;
+		}
 		sleep_ms(20);
 	}
-	if (port == 0) {
-		fail(t, "the relay did not start (%s)", log);
+	if (got == 0 || (r->port != 0 && got != r->port)) {
+		fail(t, "%s did not start (on port %u when not 0; see %s)", r->name, r->port, log);
 		return false;
 	}
-	(void)snprintf(t->addr, sizeof(t->addr), "%.*s@127.0.0.1:%u", (int)(at - out), out, port);
+	r->port = got;
 	return true;
+}
+
+/* Starts r: the first time on a port it chooses, later on that same port. */
+static bool relay_start(struct test *t, struct relay *r)
+{
+	bool first = r->port == 0, ended = false;
+
+	for (unsigned k = 0; k < RELAY_TRIES; k++) {
+		if (relay_try(t, r, &ended))
+			break;
+		if (!ended)
+			return false;
+		sleep_ms(100);
+	}
+	if (r->pid <= 0) {
+		fail(t, "%s ended at every start (see %s)", r->name, t->dir);
+		return false;
+	}
+	if (first)
+		(void)snprintf(r->addr, sizeof(r->addr), "%s@%s:%u", r->key, r->host, r->port);
+	return true;
+}
+
+static void relay_kill(struct relay *r)
+{
+	if (r->pid <= 0)
+		return;
+	(void)kill(r->pid, SIGKILL);
+	reap(r->pid);
+	r->pid = -1;
 }
 
 /* ---- the JSON API processes ---- */
@@ -305,7 +421,7 @@ static bool client_start(struct test *t, struct client *c)
 		(void)close(in[1]);
 		return false;
 	}
-	c->pid = spawn(t->sotto, args, in[0], out[1], err);
+	c->pid = spawn(c->wrap, t->sotto, args, in[0], out[1], err);
 	(void)close(in[0]);
 	(void)close(out[1]);
 	(void)close(err);
@@ -625,6 +741,8 @@ static bool send_more(struct test *t, struct client *c)
 			continue;
 		}
 		unsigned s = c->cursor;
+		if (t->seconds > 0 && now_ms() < t->t0 + (uint64_t)s * t->seconds * 1000u / t->n)
+			break; /* timed: message s waits for s/N of the burst */
 		(void)snprintf(
 		        line, sizeof(line),
 		        "{\"id\":%u,\"cmd\":\"send\",\"contact\":\"%s\",\"text\":\"%s %04u\"}\n", s,
@@ -659,35 +777,83 @@ static bool all_shown(const struct test *t)
 	return true;
 }
 
-/* The burst: sends as fast as answered, kills at the seeded thresholds. */
+/* One kill, its victim drawn: alice, bob, both, or (when the relays are
+ * killed too) one relay; each victim is restarted at once. */
+static bool kill_one(struct test *t)
+{
+	unsigned n_who = 3 + (t->kill_relays ? t->n_relays : 0);
+	unsigned who = (unsigned)(rng_next(t) % n_who);
+
+	if (who >= 3) {
+		struct relay *r = &t->r[who - 3];
+
+		relay_kill(r);
+		r->kills++;
+		return relay_start(t, r);
+	}
+	for (int i = 0; i < 2; i++)
+		if (who == 2 || who == (unsigned)i) {
+			client_kill(t, &t->c[i]);
+			t->c[i].kills++;
+		}
+	for (int i = 0; i < 2; i++)
+		if ((who == 2 || who == (unsigned)i) && !restart(t, &t->c[i]))
+			return false;
+	return true;
+}
+
+/* Whether kill number t->kills is due: at its progress threshold (or after
+ * STALL_KILL_MS without one), checked after reading; or, when the burst is
+ * timed, at its time, checked right after sends were written, and held back
+ * (up to STALL_KILL_MS) until some send is unanswered, so that a paced burst
+ * still kills clients with sends in flight. */
+static bool kill_due(const struct test *t, uint64_t last_kill, bool after_write)
+{
+	uint64_t since_t0 = now_ms() - t->t0;
+
+	if (t->kills >= t->kills_max || after_write != (t->seconds > 0))
+		return false;
+	if (t->seconds > 0)
+		return since_t0 >= t->thresholds[t->kills] &&
+		       (t->c[0].in_flight + t->c[1].in_flight > 0 ||
+		        since_t0 >= t->thresholds[t->kills] + STALL_KILL_MS);
+	return progress(t) >= t->thresholds[t->kills] || now_ms() - last_kill > STALL_KILL_MS;
+}
+
+/* Kills when kill_due says so; false when a restart failed. */
+static bool maybe_kill(struct test *t, uint64_t *last_kill, bool after_write)
+{
+	if (!kill_due(t, *last_kill, after_write))
+		return true;
+	if (!kill_one(t))
+		return false;
+	t->kills++;
+	*last_kill = now_ms();
+	return true;
+}
+
+/* The burst: sends as fast as answered (or as timed), kills when due. */
 static bool burst(struct test *t)
 {
-	uint64_t end = now_ms() + BURST_WAIT_MS, last_kill = now_ms();
+	uint64_t end, last_kill;
 
-	while (!t->failed && (t->kills < t->kills_max || !all_accepted(t))) {
+	t->t0 = last_kill = now_ms();
+	end = t->t0 + BURST_WAIT_MS + t->seconds * 1000u;
+	printf("client_crash_test: burst starts\n");
+	(void)fflush(stdout);
+	while (!t->failed && (t->kills < t->kills_max || !all_accepted(t) ||
+	                      now_ms() - t->t0 < t->seconds * 1000u)) {
 		if (now_ms() > end) {
-			fail(t, "the burst did not end in %d ms (accepted %lu of %u)",
-			     BURST_WAIT_MS, t->accepted, 2 * t->n);
+			fail(t, "the burst did not end in %llu ms (accepted %lu of %u)",
+			     (unsigned long long)(end - t->t0), t->accepted, 2 * t->n);
 			return false;
 		}
 		for (int i = 0; i < 2; i++)
 			if (!send_more(t, &t->c[i]))
 				return false;
-		if (!pump(t, 20))
+		if (!maybe_kill(t, &last_kill, true) || !pump(t, 20) ||
+		    !maybe_kill(t, &last_kill, false))
 			return false;
-		if (t->kills < t->kills_max && (progress(t) >= t->thresholds[t->kills] ||
-		                                now_ms() - last_kill > STALL_KILL_MS)) {
-			unsigned who = (unsigned)(rng_next(t) % 3); /* alice, bob, both */
-
-			for (int i = 0; i < 2; i++)
-				if (who == 2 || who == (unsigned)i)
-					client_kill(t, &t->c[i]);
-			for (int i = 0; i < 2; i++)
-				if ((who == 2 || who == (unsigned)i) && !restart(t, &t->c[i]))
-					return false;
-			t->kills++;
-			last_kill = now_ms();
-		}
 	}
 	return !t->failed;
 }
@@ -717,17 +883,37 @@ static bool history_complete(struct test *t)
 	return true;
 }
 
+/* How many of the messages of both ways were shown by an event. */
+static unsigned long n_shown(const struct test *t)
+{
+	unsigned long n = 0;
+
+	for (int i = 0; i < 2; i++)
+		for (unsigned s = 0; s < t->n; s++)
+			n += t->c[i].n_event[s] != 0;
+	return n;
+}
+
 static bool settle(struct test *t)
 {
-	uint64_t end = now_ms() + SETTLE_WAIT_MS, next_hist = now_ms() + HISTORY_EVERY_MS;
+	uint64_t start = now_ms(), end = start + t->settle_s * 1000u,
+	         next_hist = start + HISTORY_EVERY_MS, next_note = start + NOTE_EVERY_MS;
 
 	while (!t->failed && !all_shown(t)) {
 		if (now_ms() > end) {
-			fail(t, "not every message arrived in %d ms", SETTLE_WAIT_MS);
+			fail(t, "not every message arrived in %lu s (%lu of %u shown)", t->settle_s,
+			     n_shown(t), 2 * t->n);
 			return false;
 		}
 		if (!pump(t, 100))
 			return false;
+		if (now_ms() > next_note) { /* a long wait says how it goes */
+			printf("client_crash_test: after the burst, %llu s: %lu of %u shown\n",
+			       (unsigned long long)(now_ms() - start) / 1000u, n_shown(t),
+			       2 * t->n);
+			(void)fflush(stdout);
+			next_note = now_ms() + NOTE_EVERY_MS;
+		}
 		if (now_ms() > next_hist) {
 			if (history_complete(t))
 				break;
@@ -749,7 +935,9 @@ static bool final_messages(struct test *t)
 		                              t->c[i].contact, "text", text),
 		                    ANSWER_WAIT_MS));
 	}
-	for (uint64_t end = now_ms() + FINAL_WAIT_MS; !t->failed && now_ms() < end;) {
+	uint64_t wait = t->settle_s * 1000u > FINAL_WAIT_MS ? t->settle_s * 1000u : FINAL_WAIT_MS;
+
+	for (uint64_t end = now_ms() + wait; !t->failed && now_ms() < end;) {
 		bool both = true;
 
 		for (int i = 0; i < 2; i++) {
@@ -884,11 +1072,8 @@ static void cleanup(void)
 			reap(t->c[i].pid);
 			t->c[i].pid = -1;
 		}
-	if (t->relay_pid > 0) {
-		(void)kill(t->relay_pid, SIGKILL);
-		reap(t->relay_pid);
-		t->relay_pid = -1;
-	}
+	for (unsigned i = 0; i < t->n_relays; i++)
+		relay_kill(&t->r[i]);
 }
 
 static bool connect_profiles(struct test *t)
@@ -897,31 +1082,32 @@ static bool connect_profiles(struct test *t)
 	char out[256];
 	const char *init_a[] = {"init", "--no-passphrase", "--name", "Alice", NULL};
 	const char *init_b[] = {"init", "--no-passphrase", "--name", "Bob", NULL};
-	const char *add[] = {"relay", "add", t->addr, NULL};
+	const char *add_a[] = {"relay", "add", a->relay->addr, NULL};
+	const char *add_b[] = {"relay", "add", b->relay->addr, NULL};
 
-	if (!sotto_run(t, "alice", init_a, out, sizeof(out)) ||
-	    !sotto_run(t, "bob", init_b, out, sizeof(out)) ||
-	    !sotto_run(t, "alice", add, out, sizeof(out)) ||
-	    !sotto_run(t, "bob", add, out, sizeof(out))) {
+	if (!sotto_run(t, a, init_a, out, sizeof(out)) ||
+	    !sotto_run(t, b, init_b, out, sizeof(out)) ||
+	    !sotto_run(t, a, add_a, out, sizeof(out)) ||
+	    !sotto_run(t, b, add_b, out, sizeof(out))) {
 		fail(t, "init or relay add failed (see %s)", t->dir);
 		return false;
 	}
 	if (!client_start(t, a) || !client_start(t, b) || !wait_ready(t, a) || !wait_ready(t, b))
 		return false;
 	json_t *inv = command(t, a, json_pack("{s:s, s:s}", "cmd", "invite", "name", "bob"),
-	                      ANSWER_WAIT_MS);
+	                      CONNECT_WAIT_MS);
 	const char *link = json_string_value(json_object_get(inv, "link"));
 	json_t *con = link == NULL ? NULL
 	                           : command(t, b,
 	                                     json_pack("{s:s, s:s, s:s}", "cmd", "connect", "link",
 	                                               link, "name", "alice"),
-	                                     ANSWER_WAIT_MS);
+	                                     CONNECT_WAIT_MS);
 	json_decref(inv);
 	json_decref(con);
 	if (con == NULL)
 		return false;
 	/* Connected when both contact lists say so. */
-	for (uint64_t end = now_ms() + ANSWER_WAIT_MS; !t->failed && now_ms() < end;) {
+	for (uint64_t end = now_ms() + CONNECT_WAIT_MS; !t->failed && now_ms() < end;) {
 		bool ok = true;
 
 		for (int i = 0; i < 2; i++) {
@@ -949,6 +1135,57 @@ static unsigned long env_or(const char *name, unsigned long def)
 	return s != NULL && *s != '\0' ? strtoul(s, NULL, 0) : def;
 }
 
+/* Splits the words of the environment variable SOTTO_CLIENT_CRASH_<what>
+ * into wrap (owned, NULL-terminated); false when it has too many words. */
+static bool env_wrap(const char *what, char *wrap[WRAP_MAX + 1])
+{
+	char name[64];
+	const char *s;
+	size_t n = 0;
+
+	(void)snprintf(name, sizeof(name), "SOTTO_CLIENT_CRASH_WRAP_%s", what);
+	wrap[0] = NULL;
+	if ((s = getenv(name)) == NULL)
+		return true;
+	while (*s != '\0') {
+		size_t len = strcspn(s, " \t");
+
+		if (len > 0) {
+			if (n == WRAP_MAX || (wrap[n] = malloc(len + 1)) == NULL)
+				return false;
+			memcpy(wrap[n], s, len);
+			wrap[n][len] = '\0';
+			wrap[++n] = NULL;
+		}
+		s += len;
+		s += strspn(s, " \t");
+	}
+	return true;
+}
+
+static void wrap_free(char *wrap[])
+{
+	for (; *wrap != NULL; wrap++)
+		free(*wrap);
+}
+
+/* Sets up relay i: its name, directory, address to listen on, prefix. */
+static bool relay_setup(struct test *t, unsigned i)
+{
+	static const char *names[2] = {"relay1", "relay2"}, *env[2] = {"RELAY1", "RELAY2"};
+	struct relay *r = &t->r[i];
+	char var[64];
+	const char *host;
+
+	*r = (struct relay){.name = names[i], .pid = -1};
+	(void)snprintf(var, sizeof(var), "SOTTO_CLIENT_CRASH_HOST_%s", env[i]);
+	host = getenv(var);
+	(void)snprintf(r->host, sizeof(r->host), "%s",
+	               host != NULL && *host != '\0' ? host : "127.0.0.1");
+	(void)snprintf(r->dir, sizeof(r->dir), "%s/%s", t->dir, r->name);
+	return env_wrap(env[i], r->wrap) && relay_init(t, r) && relay_start(t, r);
+}
+
 static int cmp_ulong(const void *a, const void *b)
 {
 	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
@@ -971,8 +1208,16 @@ int main(int argc, char **argv)
 	t.relay = argv[2];
 	t.n = (unsigned)env_or("SOTTO_CLIENT_CRASH_N", N_DEFAULT);
 	t.kills_max = (unsigned)env_or("SOTTO_CLIENT_CRASH_KILLS", KILLS_DEFAULT);
-	if (t.n == 0 || t.n > N_MAX || t.kills_max > 1000) {
-		fprintf(stderr, "client_crash_test: N must be 1..%d, KILLS at most 1000\n", N_MAX);
+	t.seconds = env_or("SOTTO_CLIENT_CRASH_SECONDS", 0);
+	t.n_relays = (unsigned)env_or("SOTTO_CLIENT_CRASH_RELAYS", 1);
+	t.kill_relays = env_or("SOTTO_CLIENT_CRASH_KILL_RELAYS", 0) != 0;
+	t.settle_s = env_or("SOTTO_CLIENT_CRASH_SETTLE_S", SETTLE_S_DEFAULT);
+	if (t.n == 0 || t.n > N_MAX || t.kills_max > 1000 || t.seconds > 86400 || t.n_relays < 1 ||
+	    t.n_relays > 2 || t.settle_s > 86400) {
+		fprintf(stderr,
+		        "client_crash_test: N must be 1..%d, KILLS at most 1000, RELAYS 1 or 2, "
+		        "SECONDS and SETTLE_S at most 86400\n",
+		        N_MAX);
 		return 2;
 	}
 	if (sigaction(SIGPIPE, &(struct sigaction){.sa_handler = SIG_IGN}, NULL) != 0)
@@ -982,10 +1227,15 @@ int main(int argc, char **argv)
 	(void)unsetenv("SOTTO_PASSPHRASE");
 	(void)unsetenv("XDG_DATA_HOME");
 	t.rng = (uint64_t)seed * 0x9e3779b97f4a7c15u + 1;
-	t.relay_pid = -1;
-	t.c[0] = (struct client){.profile = "alice", .contact = "bob", .prefix = "a->b"};
-	t.c[1] = (struct client){.profile = "bob", .contact = "alice", .prefix = "b->a"};
+	t.c[0] = (struct client){
+	        .profile = "alice", .contact = "bob", .prefix = "a->b", .relay = &t.r[0]};
+	t.c[1] = (struct client){.profile = "bob",
+	                         .contact = "alice",
+	                         .prefix = "b->a",
+	                         .relay = &t.r[t.n_relays - 1]};
 	for (int i = 0; i < 2; i++) {
+		if (!env_wrap(i == 0 ? "ALICE" : "BOB", t.c[i].wrap))
+			return 2;
 		t.c[i].pid = -1;
 		t.c[i].in_fd = t.c[i].out_fd = -1;
 		t.c[i].st = calloc(t.n, sizeof(*t.c[i].st));
@@ -993,24 +1243,31 @@ int main(int argc, char **argv)
 		if (t.c[i].st == NULL || t.c[i].n_event == NULL)
 			return 1;
 	}
-	/* Kill thresholds: seeded points in the progress (accepted + shown). */
+	/* Kill thresholds: seeded points in the progress (accepted + shown), or
+	 * seeded times (ms after the burst starts) when the burst is timed. */
 	t.thresholds = calloc(t.kills_max + 1u, sizeof(*t.thresholds));
 	if (t.thresholds == NULL)
 		return 1;
 	for (unsigned k = 0; k < t.kills_max; k++)
-		t.thresholds[k] = 1 + rng_next(&t) % (3ul * t.n);
+		t.thresholds[k] = t.seconds > 0 ? rng_next(&t) % (t.seconds * 1000u)
+		                                : 1 + rng_next(&t) % (3ul * t.n);
 	qsort(t.thresholds, t.kills_max, sizeof(*t.thresholds), cmp_ulong);
 	(void)snprintf(t.dir, sizeof(t.dir), "/tmp/sotto-client-crash-XXXXXX");
 	if (mkdtemp(t.dir) == NULL)
 		return 1;
 	(void)snprintf(t.home, sizeof(t.home), "%s/home", t.dir);
-	(void)snprintf(t.relay_dir, sizeof(t.relay_dir), "%s/relay", t.dir);
 	g_test = &t;
 	(void)atexit(cleanup);
-	printf("client_crash_test: seed %lu, messages %u each way, kills %u\n", seed, t.n,
+	printf("client_crash_test: seed %lu, messages %u each way, kills %u", seed, t.n,
 	       t.kills_max);
-	ok = relay_start(&t) && connect_profiles(&t) && burst(&t) && settle(&t) &&
-	     final_messages(&t);
+	if (t.n_relays > 1 || t.kill_relays || t.seconds > 0)
+		printf(", relays %u%s, %lu s", t.n_relays, t.kill_relays ? " (killed too)" : "",
+		       t.seconds);
+	printf("\n");
+	ok = true;
+	for (unsigned i = 0; ok && i < t.n_relays; i++)
+		ok = relay_setup(&t, i);
+	ok = ok && connect_profiles(&t) && burst(&t) && settle(&t) && final_messages(&t);
 	if (ok)
 		final_check(&t, &shown, &dups, &lost, &disorder);
 	ok = ok && !t.failed && dups == 0 && lost == 0 && disorder == 0 && t.dup_events == 0 &&
@@ -1021,6 +1278,10 @@ int main(int argc, char **argv)
 	       "%lu\n",
 	       t.kills, t.early_kills, t.accepted, shown, dups, lost, disorder, t.dup_events,
 	       t.found, t.resent, t.busy);
+	printf("kills of each process: alice %lu, bob %lu", t.c[0].kills, t.c[1].kills);
+	for (unsigned i = 0; i < t.n_relays; i++)
+		printf(", %s %lu", t.r[i].name, t.r[i].kills);
+	printf("\n");
 	for (int i = 0; i < 2; i++)
 		if (ok && !quit(&t, &t.c[i])) {
 			fprintf(stderr, "client_crash_test: %s did not quit with exit 0\n",
@@ -1033,7 +1294,10 @@ int main(int argc, char **argv)
 		free(t.c[i].st);
 		free(t.c[i].n_event);
 		json_decref(t.c[i].answer);
+		wrap_free(t.c[i].wrap);
 	}
+	for (unsigned i = 0; i < t.n_relays; i++)
+		wrap_free(t.r[i].wrap);
 	free(t.thresholds);
 	if (!ok) {
 		fprintf(stderr, "client_crash_test: FAILED (seed %lu); logs kept in %s\n", seed,
