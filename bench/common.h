@@ -148,7 +148,11 @@ void bench_peer_start(struct bench_peer *p, bool create);
 void bench_peer_stop(struct bench_peer *p);
 /* Runs job on p's loop thread and waits for it to return. */
 void bench_peer_call(struct bench_peer *p, void (*job)(struct bench_peer *, void *), void *arg);
-/* Sends one text to contact c; false when the agent refused it (on p's loop). */
+/*
+ * Sends one text to contact c; false when the agent refused it (on p's
+ * loop). With msg_id: client_agent_send_text; without: the grouped send
+ * (stored with the turn's other sends, as the JSON API does).
+ */
 bool bench_send_one(struct bench_peer *p, int64_t c, int64_t *msg_id);
 
 /* Waits (bounded) until cond(p, v) holds; false on timeout. */

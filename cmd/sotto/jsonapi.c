@@ -31,7 +31,7 @@ struct japi {
 	bool has_signals;
 	bool is_eof;      /* input ended: quit once nothing is due */
 	bool is_quitting; /* quit was asked: no more input */
-	size_t n_pending; /* invite/connect answers still due */
+	size_t n_pending; /* invite, connect and send answers still due */
 };
 
 /* An answer that comes when the agent's done callback runs. */
@@ -39,6 +39,13 @@ struct pending {
 	struct japi *j;
 	json_t *id;     /* owned reference */
 	bool is_invite; /* else connect */
+};
+
+/* A send's answer: once the agent has stored it (the end of the loop turn). */
+struct pending_send {
+	struct japi *j;
+	json_t *id; /* owned reference */
+	int64_t contact_id;
 };
 
 /* ---- output ---- */
@@ -308,11 +315,28 @@ static void do_contacts(struct japi *j, json_t *id, json_t *req)
 	answer_ok(id, json_pack("{s:o}", "contacts", arr));
 }
 
+static void on_stored(void *user, sotto_err err, int64_t msg_id)
+{
+	struct pending_send *p = user;
+	struct japi *j = p->j;
+
+	if (err == SOTTO_OK)
+		answer_ok(p->id, json_pack("{s:I,s:I,s:s}", "contact", (json_int_t)p->contact_id,
+		                           "msg", (json_int_t)msg_id, "status", "queued"));
+	else
+		answer_rc(p->id, err, "the message could not be stored");
+	json_decref(p->id);
+	free(p);
+	j->n_pending--;
+	if (j->is_eof && j->n_pending == 0)
+		j->s.is_done = true;
+}
+
 static void do_send(struct japi *j, json_t *id, json_t *req)
 {
 	struct client_agent_contact c;
+	struct pending_send *p;
 	size_t len = 0;
-	int64_t msg = 0;
 	sotto_err rc;
 
 	if (!arg_contact(j, id, req, &c))
@@ -325,14 +349,24 @@ static void do_send(struct japi *j, json_t *id, json_t *req)
 		           CLIENT_TEXT_MAX);
 		return;
 	}
-	rc = client_agent_send_text(j->s.agent, c.id, (const uint8_t *)text, len, &msg);
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		answer_err(id, "nomem", "out of memory");
+		return;
+	}
+	p->j = j;
+	p->id = json_incref(id);
+	p->contact_id = c.id;
+	/* Sends of one read share one commit; the answer comes once it is stored. */
+	rc = client_agent_send_text_grouped(j->s.agent, c.id, (const uint8_t *)text, len, on_stored,
+	                                    p);
 	if (rc != SOTTO_OK) {
 		answer_rc(id, rc,
 		          rc == SOTTO_ERR_STATE ? "the contact is not connected" : "cannot send");
+		json_decref(p->id);
+		free(p);
 		return;
 	}
-	answer_ok(id, json_pack("{s:I,s:I,s:s}", "contact", (json_int_t)c.id, "msg",
-	                        (json_int_t)msg, "status", "queued"));
+	j->n_pending++;
 }
 
 static void on_history_msg(void *user, const struct client_agent_msg *m)

@@ -196,6 +196,9 @@ static void agent_run_tasks(struct client_agent *a)
 	uint64_t now = ctx_now_ms(a->ctx);
 
 	a->is_running = true;
+	/* Nothing goes to a relay before what it depends on is durable. */
+	if (a->in_batch)
+		(void)agent_batch_commit(a);
 	for (struct agent_contact *c = a->contacts; c != NULL && !a->is_closing; c = c->next) {
 		if (c->is_gone)
 			continue;
@@ -1025,18 +1028,13 @@ sotto_err client_agent_security_code(struct client_agent *a, int64_t contact_id,
 
 /* ---- API: messages ---- */
 
-sotto_err client_agent_send_text(struct client_agent *a, int64_t contact_id, const uint8_t *text,
-                                 size_t len, int64_t *msg_id)
+/* The checks send_text and send_text_grouped make first: c on success. */
+static sotto_err send_check(struct client_agent *a, int64_t contact_id, const uint8_t *text,
+                            size_t len, struct agent_contact **out)
 {
 	struct agent_contact *c = agent_contact_find(a, contact_id);
-	struct client_envelope env;
-	struct ratchet *r = NULL;
-	int64_t id = 0;
-	size_t n = 0;
-	sotto_err rc;
 
-	if (msg_id != NULL)
-		*msg_id = 0;
+	*out = NULL;
 	if (a->is_closing)
 		return SOTTO_ERR_STATE;
 	if (!client_text_is_valid(text, len))
@@ -1045,6 +1043,21 @@ sotto_err client_agent_send_text(struct client_agent *a, int64_t contact_id, con
 		return SOTTO_ERR_NOT_FOUND;
 	if (c->state != CLIENT_AGENT_CONNECTED)
 		return SOTTO_ERR_STATE;
+	*out = c;
+	return SOTTO_OK;
+}
+
+/* The message, its outbox entry and the ratchet in one transaction (or batch savepoint). */
+static sotto_err send_tx(struct client_agent *a, struct agent_contact *c, const uint8_t *text,
+                         size_t len, int64_t *msg_id)
+{
+	struct client_envelope env;
+	struct ratchet *r = NULL;
+	int64_t id = 0;
+	size_t n = 0;
+	sotto_err rc;
+
+	*msg_id = 0;
 	if ((rc = agent_tx_begin(a)) != SOTTO_OK)
 		return rc;
 	if ((rc = agent_outbox_count(a, c->id, &n)) != SOTTO_OK)
@@ -1064,14 +1077,61 @@ sotto_err client_agent_send_text(struct client_agent *a, int64_t contact_id, con
 	    (rc = agent_tx_commit(a)) != SOTTO_OK)
 		goto out;
 	a->stats.n_texts_out++;
-	if (msg_id != NULL)
-		*msg_id = id;
+	*msg_id = id;
+	/* Runs from the timer, which commits any open batch before relay work. */
 	agent_arm(a, c, AGENT_TASK_SEND, 0);
 out:
 	ratchet_free(r);
 	if (rc != SOTTO_OK)
 		agent_tx_rollback(a);
 	return rc;
+}
+
+sotto_err client_agent_send_text(struct client_agent *a, int64_t contact_id, const uint8_t *text,
+                                 size_t len, int64_t *msg_id)
+{
+	struct agent_contact *c;
+	int64_t id = 0;
+	sotto_err rc;
+
+	if (msg_id != NULL)
+		*msg_id = 0;
+	if ((rc = send_check(a, contact_id, text, len, &c)) != SOTTO_OK ||
+	    (rc = send_tx(a, c, text, len, &id)) != SOTTO_OK)
+		return rc;
+	if (msg_id != NULL)
+		*msg_id = id;
+	return SOTTO_OK;
+}
+
+sotto_err client_agent_send_text_grouped(struct client_agent *a, int64_t contact_id,
+                                         const uint8_t *text, size_t len,
+                                         client_agent_stored_fn *done, void *user)
+{
+	struct agent_contact *c;
+	struct agent_queued *q = NULL;
+	sotto_err rc;
+
+	if ((rc = send_check(a, contact_id, text, len, &c)) != SOTTO_OK)
+		return rc;
+	if ((q = ctx_calloc(a->ctx, 1, sizeof(*q))) == NULL)
+		return SOTTO_ERR_NOMEM;
+	a->in_batch_op = true;
+	rc = send_tx(a, c, text, len, &q->msg_id);
+	a->in_batch_op = false;
+	if (rc != SOTTO_OK) {
+		ctx_free(a->ctx, q);
+		return rc;
+	}
+	q->done = done;
+	q->user = user;
+	if (a->sq_tail != NULL)
+		a->sq_tail->next = q;
+	else
+		a->sq_head = q;
+	a->sq_tail = q;
+	(void)uv_check_start(&a->check, agent_on_check);
+	return SOTTO_OK;
 }
 
 sotto_err client_agent_history(struct client_agent *a, int64_t contact_id, int64_t before,

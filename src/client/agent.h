@@ -15,11 +15,12 @@
  *   - every state change is one SQLite transaction together with the
  *     ratchet state it produced or consumed: a crash at any point leaves
  *     either the state before or the state after;
- *   - an outgoing message is durable when client_agent_send_text returns;
- *     the outbox is sent in order per contact, one entry at a time, and
- *     resent byte for byte (after a restart or a lost connection) until
- *     the relay answers OK; QUOTA and lost connections are retried with
- *     exponential backoff and full jitter; AUTH and LARGE fail the message;
+ *   - an outgoing message is durable when client_agent_send_text returns
+ *     (or client_agent_send_text_grouped's done says so); nothing of it
+ *     reaches a relay before; the outbox is sent in order per contact, a
+ *     window at a time that nothing can overtake, and resent byte for byte
+ *     (after a restart or a lost connection) until the relay answers OK; QUOTA and lost connections
+ * are retried with exponential backoff and full jitter; AUTH and LARGE fail the message;
  *   - a received message is stored (history, ratchet, the queue's last
  *     relay msg_id) in one transaction and only then acknowledged; a
  *     redelivery (same relay msg_id), a re-sent outbox entry (it no longer
@@ -386,6 +387,26 @@ SOTTO_NODISCARD sotto_err client_agent_security_code(struct client_agent *a, int
 SOTTO_NODISCARD sotto_err client_agent_send_text(struct client_agent *a, int64_t contact_id,
                                                  const uint8_t *text, size_t len,
                                                  int64_t *SOTTO_NULLABLE msg_id);
+
+/*
+ * The end of a grouped send: err SOTTO_OK and the message's local ID once
+ * it is durable (as when client_agent_send_text returns), or an error
+ * (SOTTO_ERR_IO: the batch did not commit, nothing of it was stored).
+ */
+typedef void client_agent_stored_fn(void *SOTTO_NULLABLE user, sotto_err err, int64_t msg_id);
+
+/*
+ * client_agent_send_text grouped with the rest of this loop turn: the
+ * message is written in the turn's batch transaction and done runs from the
+ * loop once the batch has committed, so the sends (and deliveries) of one
+ * turn share one fsync. Errors returned here are client_agent_send_text's,
+ * and done is then not called; client_agent_close runs the done of what
+ * waits before it returns.
+ */
+SOTTO_NODISCARD sotto_err client_agent_send_text_grouped(struct client_agent *a, int64_t contact_id,
+                                                         const uint8_t *text, size_t len,
+                                                         client_agent_stored_fn *done,
+                                                         void *SOTTO_NULLABLE user);
 
 typedef void client_agent_msg_fn(void *SOTTO_NULLABLE user, const struct client_agent_msg *m);
 

@@ -1160,6 +1160,9 @@ bool agent_batch_commit(struct client_agent *a)
 	for (struct agent_rx *rx = a->batch_head; rx != NULL; rx = rx->next)
 		if (rc == SOTTO_OK)
 			rx->is_durable = true;
+	for (struct agent_queued *q = a->sq_head; q != NULL; q = q->next)
+		if (rc == SOTTO_OK)
+			q->is_durable = true;
 	for (struct agent_contact *c = a->contacts; c != NULL; c = c->next) {
 		if (!c->has_snap)
 			continue;
@@ -1177,14 +1180,20 @@ bool agent_batch_commit(struct client_agent *a)
 
 void agent_batch_finish(struct client_agent *a)
 {
-	struct agent_rx *rx;
+	struct agent_queued *q, *sq;
+	struct agent_rx *rx, *rxs;
 
 	(void)agent_batch_commit(a);
-	while ((rx = a->batch_head) != NULL) {
+	/* Taken off first: what the callbacks below start makes the next batch. */
+	rxs = a->batch_head;
+	sq = a->sq_head;
+	a->batch_head = a->batch_tail = NULL;
+	a->sq_head = a->sq_tail = NULL;
+	a->n_batch = 0;
+	while ((rx = rxs) != NULL) {
 		struct agent_contact *c = rx->c;
 
-		a->batch_head = rx->next;
-		a->n_batch--;
+		rxs = rx->next;
 		if (!rx->is_durable) {
 			/* The batch did not commit: none of it happened. */
 			if (!c->is_rx_stalled)
@@ -1206,8 +1215,15 @@ void agent_batch_finish(struct client_agent *a)
 		}
 		rx_free(a, rx);
 	}
-	a->batch_tail = NULL;
-	(void)uv_check_stop(&a->check);
+	while ((q = sq) != NULL) {
+		sq = q->next;
+		if (q->done != NULL)
+			q->done(q->user, q->is_durable ? SOTTO_OK : SOTTO_ERR_IO,
+			        q->is_durable ? q->msg_id : 0);
+		ctx_free(a->ctx, q);
+	}
+	if (a->batch_head == NULL && a->sq_head == NULL && !a->in_batch)
+		(void)uv_check_stop(&a->check);
 }
 
 void agent_on_check(uv_check_t *h)
@@ -1243,14 +1259,14 @@ void agent_deliver(struct client_agent *a, struct agent_contact *c, const uint8_
 		c->snap_has_sq = c->has_sq;
 		memcpy(c->snap_sq_sid, c->sq_sid, RELAY_ID_LEN);
 	}
-	a->in_rx = true;
+	a->in_batch_op = true;
 	if (a->n_debug_fail > 0) {
 		a->n_debug_fail--;
 		rc = SOTTO_ERR_BUSY; /* tests: as a locked database would */
 	} else {
 		rc = deliver_tx(a, c, rx, msg_id, body, body_len);
 	}
-	a->in_rx = false;
+	a->in_batch_op = false;
 	if (!rx->is_ack) {
 		rx_failed(a, c, rc);
 		rx_free(a, rx);

@@ -151,6 +151,15 @@ typedef void agent_tap_fn(void *user, int64_t contact_id, const uint8_t *msg_id,
 
 struct agent_rx;
 
+/* A grouped send (client_agent_send_text_grouped) waiting for its batch. */
+struct agent_queued {
+	struct agent_queued *next;
+	int64_t msg_id;
+	bool is_durable;
+	client_agent_stored_fn *done;
+	void *user;
+};
+
 struct client_agent {
 	struct sotto_ctx *ctx;
 	uv_loop_t *loop;
@@ -177,9 +186,10 @@ struct client_agent {
 	 * (or before any other transaction); their ACKs and events wait for
 	 * that commit (docs/client.md, "Receiving").
 	 */
-	bool in_rx;                               /* in deliver_tx: agent_tx_* are savepoints */
-	bool in_batch;                            /* the batch transaction is open */
+	bool in_batch_op; /* a delivery or a grouped send: agent_tx_* are savepoints */
+	bool in_batch;    /* the batch transaction is open */
 	struct agent_rx *batch_head, *batch_tail; /* deliveries waiting, in order */
+	struct agent_queued *sq_head, *sq_tail;   /* grouped sends waiting for the commit */
 	size_t n_batch;
 	uv_check_t check;
 	bool is_check_closed;
@@ -220,8 +230,9 @@ enum agent_col {
 
 /*
  * Transactions: BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback ignores
- * errors). Inside a delivery (a->in_rx) they are a savepoint in the receive
- * batch, which they open; any other transaction commits the batch first.
+ * errors). Inside a delivery or a grouped send (a->in_batch_op) they are a
+ * savepoint in the turn's batch, which they open; any other transaction
+ * commits the batch first.
  */
 SOTTO_NODISCARD sotto_err agent_tx_begin(struct client_agent *a);
 SOTTO_NODISCARD sotto_err agent_tx_commit(struct client_agent *a);

@@ -151,7 +151,7 @@ sotto_err agent_tx_begin(struct client_agent *a)
 {
 	sotto_err rc;
 
-	if (a->in_rx) {
+	if (a->in_batch_op) {
 		if (!a->in_batch) {
 			if ((rc = store_db_exec(a->db, "BEGIN IMMEDIATE")) != SOTTO_OK)
 				return rc;
@@ -167,7 +167,7 @@ sotto_err agent_tx_begin(struct client_agent *a)
 
 sotto_err agent_tx_commit(struct client_agent *a)
 {
-	sotto_err rc = store_db_exec(a->db, a->in_rx ? "RELEASE rx" : "COMMIT");
+	sotto_err rc = store_db_exec(a->db, a->in_batch_op ? "RELEASE rx" : "COMMIT");
 
 	if (rc != SOTTO_OK)
 		agent_tx_rollback(a);
@@ -178,7 +178,7 @@ void agent_tx_rollback(struct client_agent *a)
 {
 	if (sqlite3_get_autocommit(a->sql))
 		return;
-	if (a->in_rx) {
+	if (a->in_batch_op) {
 		/* Only this delivery: the batch goes on. */
 		if (sqlite3_exec(a->sql, "ROLLBACK TO rx", NULL, NULL, NULL) == SQLITE_OK)
 			(void)sqlite3_exec(a->sql, "RELEASE rx", NULL, NULL, NULL);

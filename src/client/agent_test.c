@@ -1234,6 +1234,74 @@ static void agent__receive__failed_batch_commit_rolls_back_then_all_arrive_once(
 	assert_true(st.n_store_errors >= 1);
 }
 
+struct grouped {
+	unsigned n_done, n_ok;
+	int64_t ids[8];
+	sotto_err last;
+};
+
+static void on_grouped(void *user, sotto_err err, int64_t msg_id)
+{
+	struct grouped *g = user;
+
+	if (err == SOTTO_OK && g->n_ok < 8)
+		g->ids[g->n_ok++] = msg_id;
+	g->last = err;
+	g->n_done++;
+}
+
+/*
+ * Grouped sends of one turn: each reports once its batch committed (not
+ * before the call returns), in order, with its ID; when the batch fails to
+ * commit they report SOTTO_ERR_IO and nothing of them exists; the next ones
+ * go through and arrive.
+ */
+static void agent__send__grouped_sends_report_after_commit_and_fail_together(void **state)
+{
+	static const char *const texts[] = {"g1", "g2", "g3"};
+	struct grouped ok = {0}, bad = {0};
+	struct world w;
+	struct hist h;
+	int64_t a_id, b_id;
+	(void)state;
+
+	world_init(&w);
+	struct relay *r = relay_new(&w, 0);
+	struct user *alice = user_new(&w, "alice", 187);
+	struct user *bob = user_new(&w, "bob", 188);
+	add_relay(alice, r);
+	add_relay(bob, r);
+	make_contact(alice, bob, &a_id, &b_id);
+	/* A batch that will not commit: nothing of it stays, nothing is sent. */
+	agent_debug_fail_batches(bob->agent, 1);
+	assert_int_equal(client_agent_send_text_grouped(bob->agent, b_id, (const uint8_t *)"lost",
+	                                                4, on_grouped, &bad),
+	                 SOTTO_OK);
+	assert_int_equal(bad.n_done, 0);
+	WAIT(&w, bad.n_done == 1);
+	assert_int_equal(bad.last, SOTTO_ERR_IO);
+	history(bob, b_id, &h);
+	assert_int_equal(h.n, 0);
+	/* Three in one turn: one commit, three reports, in order. */
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(client_agent_send_text_grouped(bob->agent, b_id,
+		                                                (const uint8_t *)texts[i], 2,
+		                                                on_grouped, &ok),
+		                 SOTTO_OK);
+	assert_int_equal(ok.n_done, 0);
+	WAIT(&w, ok.n_done == 3);
+	assert_int_equal(ok.n_ok, 3);
+	assert_true(ok.ids[0] < ok.ids[1] && ok.ids[1] < ok.ids[2]);
+	/* Errors that need no commit come back at once. */
+	assert_int_equal(client_agent_send_text_grouped(bob->agent, b_id, (const uint8_t *)"", 0,
+	                                                on_grouped, &ok),
+	                 SOTTO_ERR_INVALID);
+	WAIT(&w, alice->n_recv == 3 && bob->status[ok.ids[2]] == CLIENT_AGENT_DELIVERED);
+	assert_received(alice, texts, 3);
+	assert_int_equal(ok.n_done, 3);
+	world_free(&w);
+}
+
 static void agent__invalid__envelope_acknowledged_and_dropped(void **state)
 {
 	static const uint8_t garbage[] = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'e', 'n', 'v'};
@@ -1713,6 +1781,7 @@ int main(void)
 	        cmocka_unit_test(agent__receive__failed_one_holds_back_the_pushed_ones_in_order),
 	        cmocka_unit_test(
 	                agent__receive__failed_batch_commit_rolls_back_then_all_arrive_once),
+	        cmocka_unit_test(agent__send__grouped_sends_report_after_commit_and_fail_together),
 	        cmocka_unit_test(agent__invalid__envelope_acknowledged_and_dropped),
 	        cmocka_unit_test(agent__relays__no_relay_configured_is_a_distinct_error),
 	        cmocka_unit_test(agent__receipts__one_receipt_carries_sixty_four_ids),
