@@ -147,8 +147,9 @@ static void kill_all(struct soak *s)
 		}
 }
 
-static void die(struct soak *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void die(struct soak *s, const char *fmt, ...)
+static _Noreturn void die(struct soak *s, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static _Noreturn void die(struct soak *s, const char *fmt, ...)
 {
 	va_list ap;
 
