@@ -625,7 +625,11 @@ int main(int argc, char **argv)
 	snprintf(s->tmp, sizeof(s->tmp), "/tmp/sotto-soak-XXXXXX");
 	if (mkdtemp(s->tmp) == NULL)
 		return 1;
-	snprintf(s->home, sizeof(s->home), "%s/home", s->tmp);
+	size_t tmp_len = strlen(s->tmp);
+	if (tmp_len + sizeof("/home") > sizeof(s->home))
+		return 1;
+	memcpy(s->home, s->tmp, tmp_len);
+	memcpy(s->home + tmp_len, "/home", sizeof("/home"));
 	mkdir(s->home, 0700);
 	printf("soak: %u min, %u users, %u contacts over %u relays, %u msgs/s, a relay restart "
 	       "every %u s, seed %" PRIu64 "\n",
