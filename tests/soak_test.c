@@ -27,7 +27,7 @@
  * usage: soak_test SOTTO SOTTO_RELAY   (scripts/soak builds and runs it)
  * Environment [default]: SOTTO_SOAK_MINUTES [60], SOTTO_SOAK_USERS [12],
  * SOTTO_SOAK_CONTACTS [50], SOTTO_SOAK_RELAYS [3], SOTTO_SOAK_RATE total
- * messages/s [20], SOTTO_SOAK_RESTART_S [180], SOTTO_SOAK_WARMUP_S [60],
+ * messages/s [20], SOTTO_SOAK_RESTART_S [180], SOTTO_SOAK_WARMUP_S [300],
  * SOTTO_SOAK_SEED [1]; SOTTO_SOAK_DEBUG prints every line the users print.
  * Every child is killed on every exit path; every wait is bounded.
  */
@@ -604,7 +604,7 @@ int main(int argc, char **argv)
 	s->n_relays = env_uint("SOTTO_SOAK_RELAYS", 3, RELAYS_MAX);
 	s->rate = env_uint("SOTTO_SOAK_RATE", 20, 1000);
 	s->restart_s = env_uint("SOTTO_SOAK_RESTART_S", 180, 3600);
-	s->warmup_s = env_uint("SOTTO_SOAK_WARMUP_S", 60, 3600);
+	s->warmup_s = env_uint("SOTTO_SOAK_WARMUP_S", 300, 3600);
 	s->rng = env_uint("SOTTO_SOAK_SEED", 1, UINT32_MAX);
 	if (s->n_users < 2 || s->n_relays < 1 || s->rate < 1 || s->minutes < 1 ||
 	    s->n_contacts * 2 > s->n_users * (s->n_users - 1) || s->restart_s < 5) {

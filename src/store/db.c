@@ -271,7 +271,8 @@ static sotto_err db_configure(struct store_db *d)
 		goto out;
 	}
 	if ((rc = store_db_exec(d, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
-	                           "PRAGMA temp_store = MEMORY")) != SOTTO_OK)
+	                           "PRAGMA temp_store = MEMORY")) != SOTTO_OK ||
+	    (rc = db_pragma_int(d, "cache_size", -(long long)STORE_CACHE_KIB)) != SOTTO_OK)
 		goto out;
 	/* WAL first, so that synchronous=FULL means "fsync the log at every commit". */
 	if ((rc = store_db_prepare(d, "PRAGMA journal_mode = WAL", &st)) != SOTTO_OK)

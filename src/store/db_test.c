@@ -135,6 +135,7 @@ static void store_db_new__settings__wal_full_fk_secure_delete_busy_timeout(void 
 	assert_int_equal(query_int(conn, "PRAGMA secure_delete"), 1);
 	assert_int_equal(query_int(conn, "PRAGMA temp_store"), 2); /* MEMORY */
 	assert_int_equal(query_int(conn, "PRAGMA busy_timeout"), STORE_BUSY_TIMEOUT_MS);
+	assert_int_equal(query_int(conn, "PRAGMA cache_size"), -STORE_CACHE_KIB); /* bounded */
 	assert_int_equal(query_int(conn, "PRAGMA trusted_schema"), 0);
 	assert_int_equal(query_int(conn, "PRAGMA application_id"), STORE_DB_APP_ID);
 	assert_int_equal(query_int(conn, "PRAGMA user_version"), store_db_code_version());

@@ -42,6 +42,12 @@ enum {
 
 	/* How long a statement waits for a lock held by another connection. */
 	STORE_BUSY_TIMEOUT_MS = 5000,
+	/*
+	 * SQLite's page cache per open database, KiB: a fixed bound, reached
+	 * soon after opening, so that a client's memory does not grow with its
+	 * history (SQLite's default, 2 MiB, filled as the database grew).
+	 */
+	STORE_CACHE_KIB = 256,
 };
 
 #endif /* SOTTO_STORE_LIMITS_H */
