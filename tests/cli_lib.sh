@@ -174,3 +174,24 @@ rstart() {
 	key=$(sed -n 's|^sotto://\([^@]*\)@.*$|\1|p' "$tmp/relay-$r.addr")
 	raddr[$r]="sotto://$key@127.0.0.1:$port"
 }
+
+# recv_bg PROFILE LOG [SECONDS]: a background "receive" of PROFILE into LOG
+# for at most SECONDS (default 60; bounded by --wait, not by timeout(1), so
+# that SIGTERM reaches sotto itself); sets bgpid.
+recv_bg() {
+	"$sotto" --home "$home" --profile "$1" receive --wait "${3:-60}" </dev/null >"$2" 2>&1 &
+	bgpid=$!
+	bg_pids+=("$bgpid")
+}
+
+recv_stop() { # recv_stop PID PROFILE: ends a background receive, which must exit 0
+	kill -TERM "$1"
+	for _ in $(seq 300); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$1" 2>/dev/null && fail "$2's receive did not end on SIGTERM"
+	local rc=0
+	wait "$1" || rc=$?
+	[ "$rc" -eq 0 ] || fail "$2's receive exited $rc after SIGTERM"
+}

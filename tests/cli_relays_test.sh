@@ -54,26 +54,6 @@ for u in alice:A bob:B carol:C; do
 	[ "$(cat "$tmp/out")" = "${raddr[$r]}" ] || fail "relay list $p: $(cat "$tmp/out")"
 done
 
-# recv_bg PROFILE LOG: a background "receive" of PROFILE into LOG (bounded by
-# --wait, not by timeout(1), so that SIGTERM reaches sotto itself); sets bgpid.
-recv_bg() {
-	"$sotto" --home "$home" --profile "$1" receive --wait 40 </dev/null >"$2" 2>&1 &
-	bgpid=$!
-	bg_pids+=("$bgpid")
-}
-
-recv_stop() { # recv_stop PID PROFILE: ends a background receive, which must exit 0
-	kill -TERM "$1"
-	for _ in $(seq 300); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$1" 2>/dev/null && fail "$2's receive did not end on SIGTERM"
-	wait "$1"
-	local rc=$?
-	[ "$rc" -eq 0 ] || fail "$2's receive exited $rc after SIGTERM"
-}
-
 # --- contacts across relays ----------------------------------------------------------
 # pair INVITER JOINER: JOINER's name for INVITER is INVITER and the other way.
 pair() {

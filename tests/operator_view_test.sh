@@ -89,22 +89,6 @@ for u in alice:1 bob:2 carol:1 dave:2; do
 done
 check "alice and carol use only relay 1, bob and dave only relay 2"
 
-recv_bg() { # recv_bg PROFILE LOG: a background "receive"; sets bgpid
-	"$sotto" --home "$home" --profile "$1" receive --wait 60 </dev/null >"$2" 2>&1 &
-	bgpid=$!
-	bg_pids+=("$bgpid")
-}
-
-recv_stop() { # recv_stop PID PROFILE: ends a background receive, which must exit 0
-	kill -TERM "$1"
-	for _ in $(seq 300); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$1" 2>/dev/null && fail "$2's receive did not end on SIGTERM"
-	wait "$1" || fail "$2's receive exited $? after SIGTERM"
-}
-
 # pair INVITER JOINER: JOINER's local name for INVITER is INVITER, and the
 # other way; keeps the link in $tmp/link-INVITER-JOINER.
 pair() {
