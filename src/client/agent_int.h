@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include "client/agent.h"
+#include "client/agent_rec.h"
 #include "client/envelope.h"
 #include "client/link.h"
 #include "client/rconn.h"
@@ -201,25 +202,7 @@ struct client_agent {
 
 /* ---- records (agent_store.c) ---- */
 
-/* contacts.info, decoded. Holds queue keys: clear with agent_info_clear. */
-struct agent_info {
-	char local_name[CLIENT_NAME_MAX + 1];
-	size_t local_name_len;
-	char peer_name[CLIENT_NAME_MAX + 1];
-	size_t peer_name_len;
-	uint64_t created_ms; /* wall clock */
-	bool has_rq_relay;   /* the relay our queue is (to be) on */
-	struct net_addr rq_relay;
-	bool has_rq;           /* our queue, as NEW made it */
-	struct rconn_queue rq; /* secret: k_rauth, k_deliver */
-	bool has_sq;           /* the peer's queue */
-	struct client_queue_addr sq;
-	bool has_sq_keys;               /* our sender key for it */
-	uint8_t k_sauth[RELAY_KEY_LEN]; /* secret */
-	uint8_t sk_pub[RELAY_KEY_LEN];
-};
-
-void agent_info_clear(struct agent_info *info);
+/* contacts.info: struct agent_info in agent_rec.h. */
 
 /* Sealed contacts columns other than info. */
 enum agent_col {

@@ -10,19 +10,13 @@
  * value by UPDATE, inside the caller's transaction. Plain columns hold
  * only ids, states, flags, directions, statuses and error codes.
  *
- * Records (big-endian, version byte first, read strictly through the wire
- * reader: the database is untrusted input):
+ * The records (contacts.info, messages.rec, outbox.rec) are encoded and
+ * decoded by agent_rec.c, strictly: the database is untrusted input. The
+ * other sealed columns:
  *
- *   contacts.info   1 | lp8 local name | lp8 peer name | created ms (8)
- *                   | has_rq_relay (1) [ key 32 | port 2 | lp8 host ]
- *                   | has_rq (1) [ rid 24 | sid 24 | ssk 32 | k_rauth 32 | k_deliver 32 ]
- *                   | has_sq (1) [ lp16 queue address (§5.1) ]
- *                   | has_sq_keys (1) [ k_sauth 32 | sk_pub 32 ]
  *   contacts.hs     the 138-byte inviter state, or the 72-byte invitation
  *   contacts.ratchet the serialised session (docs/protocol.md §3.7)
  *   contacts.rcv    the last relay msg_id (24)
- *   messages.rec    1 | message ID 16 | sent at ms (8) | time ms (8) | lp16 text
- *   outbox.rec      1 | kind (1) | lp16 SEND body
  *   relays.addr     the relay's text address, canonical
  *
  * messages.tag is BLAKE2b-128 keyed with a random key kept sealed in meta
@@ -43,23 +37,14 @@
 #include "client/envelope.h"
 #include "proto/handshake.h"
 #include "proto/ratchet.h"
-#include "wire/reader.h"
-#include "wire/writer.h"
 
 #define META_NAME    "agent.name"
 #define META_TAG_KEY "agent.tag_key"
 
 enum {
-	REC_VERSION = 1,
 	ROW_LEN = 8,
 	TAG_LEN = 16,
 	TAG_KEY_LEN = 32,
-	INFO_MAX = 2048,
-	MSG_REC_MAX = 1 + CLIENT_MSG_ID_LEN + 8 + 8 + 2 + CLIENT_TEXT_MAX,
-	OUTBOX_REC_MAX = 1 + 1 + 2 + RELAY_MSG_BODY_MAX,
-	/* outbox.rec version 2: the envelope and what makes its message again (§5.5) */
-	OUTBOX_REC_PENDING = 2,
-	OUTBOX_HELLO_MAX = 256,
 	ADDR_TEXT_CAP = NET_ADDR_TEXT_MAX + 1,
 };
 
@@ -520,142 +505,6 @@ sotto_err agent_relays_pick(struct client_agent *a, struct net_addr *out)
 
 /* ---- contacts.info ---- */
 
-void agent_info_clear(struct agent_info *info)
-{
-	sodium_memzero(info, sizeof(*info));
-}
-
-static void write_relay(struct wire_writer *w, const struct net_addr *addr)
-{
-	wire_writer_bytes(w, addr->key, NET_ADDR_KEY_LEN);
-	wire_writer_u16(w, addr->port);
-	wire_writer_lp8(w, (const uint8_t *)addr->host, strnlen(addr->host, NET_HOST_MAX + 1),
-	                NET_HOST_MAX);
-}
-
-static void read_relay(struct wire_reader *r, struct net_addr *addr)
-{
-	const uint8_t *host;
-	size_t host_len = 0;
-
-	wire_reader_copy(r, addr->key, NET_ADDR_KEY_LEN);
-	addr->port = wire_reader_u16(r);
-	host = wire_reader_lp8(r, NET_HOST_MAX, &host_len);
-	if (host == NULL)
-		return;
-	if (addr->port == 0 || !net_addr_host_is_valid((const char *)host, host_len)) {
-		wire_reader_fail(r, SOTTO_ERR_CORRUPT);
-		return;
-	}
-	memcpy(addr->host, host, host_len);
-	addr->host[host_len] = '\0';
-}
-
-static sotto_err info_encode(const struct agent_info *in, uint8_t *out, size_t cap, size_t *len)
-{
-	uint8_t q[CLIENT_QUEUE_ADDR_MAX];
-	size_t q_len = 0;
-	struct wire_writer w;
-	sotto_err rc;
-
-	wire_writer_init(&w, out, cap);
-	wire_writer_u8(&w, REC_VERSION);
-	wire_writer_lp8(&w, (const uint8_t *)in->local_name, in->local_name_len, CLIENT_NAME_MAX);
-	wire_writer_lp8(&w, (const uint8_t *)in->peer_name, in->peer_name_len, CLIENT_NAME_MAX);
-	wire_writer_u64(&w, in->created_ms);
-	wire_writer_u8(&w, in->has_rq_relay);
-	if (in->has_rq_relay)
-		write_relay(&w, &in->rq_relay);
-	wire_writer_u8(&w, in->has_rq);
-	if (in->has_rq) {
-		wire_writer_bytes(&w, in->rq.rid, RELAY_ID_LEN);
-		wire_writer_bytes(&w, in->rq.sid, RELAY_ID_LEN);
-		wire_writer_bytes(&w, in->rq.ssk, RELAY_KEY_LEN);
-		wire_writer_bytes(&w, in->rq.k_rauth, RELAY_KEY_LEN);
-		wire_writer_bytes(&w, in->rq.k_deliver, RELAY_KEY_LEN);
-	}
-	wire_writer_u8(&w, in->has_sq);
-	if (in->has_sq) {
-		if ((rc = client_queue_addr_encode(&in->sq, q, sizeof(q), &q_len)) != SOTTO_OK)
-			return rc;
-		wire_writer_lp16(&w, q, q_len, CLIENT_QUEUE_ADDR_MAX);
-	}
-	wire_writer_u8(&w, in->has_sq_keys);
-	if (in->has_sq_keys) {
-		wire_writer_bytes(&w, in->k_sauth, RELAY_KEY_LEN);
-		wire_writer_bytes(&w, in->sk_pub, RELAY_KEY_LEN);
-	}
-	return wire_writer_finish(&w, len);
-}
-
-/* A flag byte: 0 or 1, anything else is corrupt. */
-static bool read_flag(struct wire_reader *r)
-{
-	uint8_t v = wire_reader_u8(r);
-
-	if (v > 1)
-		wire_reader_fail(r, SOTTO_ERR_CORRUPT);
-	return v == 1;
-}
-
-/* A name field: empty, or a valid display name. */
-static void read_name(struct wire_reader *r, char *out, size_t *len)
-{
-	const uint8_t *p = wire_reader_lp8(r, CLIENT_NAME_MAX, len);
-
-	if (p == NULL)
-		return;
-	if (*len > 0 && !client_name_is_valid(p, *len)) {
-		wire_reader_fail(r, SOTTO_ERR_CORRUPT);
-		*len = 0;
-		return;
-	}
-	memcpy(out, p, *len);
-	out[*len] = '\0';
-}
-
-static sotto_err info_decode(const uint8_t *in, size_t len, struct agent_info *out)
-{
-	struct wire_reader r;
-	const uint8_t *q;
-	size_t q_len = 0;
-	sotto_err rc;
-
-	memset(out, 0, sizeof(*out));
-	wire_reader_init(&r, in, len);
-	if (wire_reader_u8(&r) != REC_VERSION)
-		wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
-	read_name(&r, out->local_name, &out->local_name_len);
-	read_name(&r, out->peer_name, &out->peer_name_len);
-	out->created_ms = wire_reader_u64(&r);
-	if ((out->has_rq_relay = read_flag(&r)))
-		read_relay(&r, &out->rq_relay);
-	if ((out->has_rq = read_flag(&r))) {
-		wire_reader_copy(&r, out->rq.rid, RELAY_ID_LEN);
-		wire_reader_copy(&r, out->rq.sid, RELAY_ID_LEN);
-		wire_reader_copy(&r, out->rq.ssk, RELAY_KEY_LEN);
-		wire_reader_copy(&r, out->rq.k_rauth, RELAY_KEY_LEN);
-		wire_reader_copy(&r, out->rq.k_deliver, RELAY_KEY_LEN);
-	}
-	if ((out->has_sq = read_flag(&r))) {
-		q = wire_reader_lp16(&r, CLIENT_QUEUE_ADDR_MAX, &q_len);
-		if (q != NULL && client_queue_addr_parse(q, q_len, &out->sq) != SOTTO_OK)
-			wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
-	}
-	if ((out->has_sq_keys = read_flag(&r))) {
-		wire_reader_copy(&r, out->k_sauth, RELAY_KEY_LEN);
-		wire_reader_copy(&r, out->sk_pub, RELAY_KEY_LEN);
-	}
-	rc = wire_reader_finish(&r);
-	if (rc == SOTTO_OK && out->has_rq && !out->has_rq_relay)
-		rc = SOTTO_ERR_CORRUPT;
-	if (rc != SOTTO_OK) {
-		agent_info_clear(out);
-		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
-	}
-	return SOTTO_OK;
-}
-
 sotto_err agent_contact_insert(struct client_agent *a, uint8_t state, uint32_t flags, int64_t *id)
 {
 	int64_t v[2] = {state, flags};
@@ -666,11 +515,11 @@ sotto_err agent_contact_insert(struct client_agent *a, uint8_t state, uint32_t f
 
 sotto_err agent_info_save(struct client_agent *a, int64_t id, const struct agent_info *info)
 {
-	uint8_t buf[INFO_MAX];
+	uint8_t buf[AGENT_REC_INFO_MAX];
 	size_t len = 0;
 	sotto_err rc;
 
-	if ((rc = info_encode(info, buf, sizeof(buf), &len)) == SOTTO_OK &&
+	if ((rc = agent_rec_info_encode(info, buf, sizeof(buf), &len)) == SOTTO_OK &&
 	    (rc = sql_put_sealed(a, "UPDATE contacts SET info = ?2 WHERE id = ?1", "contacts.info",
 	                         id, buf, len)) == SOTTO_OK &&
 	    sqlite3_changes(a->sql) != 1)
@@ -689,7 +538,7 @@ static sotto_err info_from_row(struct client_agent *a, sqlite3_stmt *st, int col
 
 	if ((rc = open_col(a, st, col, "contacts.info", id, &buf, &len)) != SOTTO_OK)
 		return rc == SOTTO_ERR_NOT_FOUND ? SOTTO_RAISE(SOTTO_ERR_CORRUPT) : rc;
-	rc = info_decode(buf, len, info);
+	rc = agent_rec_info_decode(buf, len, info);
 	wipe_free(a, buf, len);
 	return rc;
 }
@@ -816,39 +665,6 @@ sotto_err agent_msg_tag(struct client_agent *a, int64_t contact, uint8_t dir,
 	return blake2b(tag, TAG_LEN, in, sizeof(in), secbuf_data(a->tag_key), TAG_KEY_LEN);
 }
 
-static sotto_err msg_rec_encode(const uint8_t msg_id[static CLIENT_MSG_ID_LEN], uint64_t sent_at,
-                                uint64_t time_ms, const uint8_t *text, size_t text_len,
-                                uint8_t *out, size_t cap, size_t *len)
-{
-	struct wire_writer w;
-
-	wire_writer_init(&w, out, cap);
-	wire_writer_u8(&w, REC_VERSION);
-	wire_writer_bytes(&w, msg_id, CLIENT_MSG_ID_LEN);
-	wire_writer_u64(&w, sent_at);
-	wire_writer_u64(&w, time_ms);
-	wire_writer_lp16(&w, text, text_len, CLIENT_TEXT_MAX);
-	return wire_writer_finish(&w, len);
-}
-
-/* Decodes a messages.rec; m->text points into in. */
-static sotto_err msg_rec_decode(const uint8_t *in, size_t len, uint8_t msg_id[CLIENT_MSG_ID_LEN],
-                                struct client_agent_msg *m)
-{
-	struct wire_reader r;
-
-	wire_reader_init(&r, in, len);
-	if (wire_reader_u8(&r) != REC_VERSION)
-		wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
-	wire_reader_copy(&r, msg_id, CLIENT_MSG_ID_LEN);
-	m->sent_at_ms = wire_reader_u64(&r);
-	m->time_ms = wire_reader_u64(&r);
-	m->text = wire_reader_lp16(&r, CLIENT_TEXT_MAX, &m->text_len);
-	if (wire_reader_finish(&r) != SOTTO_OK || !client_text_is_valid(m->text, m->text_len))
-		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
-	return SOTTO_OK;
-}
-
 /*
  * Prepares sql with v[0 .. n) bound to parameters 1..n and, as parameter
  * n + 1, the tag of (v[0], v[1], msg_id): v starts with the contact and the
@@ -877,6 +693,8 @@ sotto_err agent_msg_add(struct client_agent *a, int64_t contact, uint8_t dir, ui
                         int64_t *id)
 {
 	int64_t v[5] = {contact, dir, status, SOTTO_OK, rcpt ? 1 : 0};
+	struct agent_rec_msg m = {
+	        .sent_at_ms = sent_at_ms, .time_ms = time_ms, .text = text, .text_len = text_len};
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
 	sqlite3_stmt *st = NULL;
@@ -892,18 +710,18 @@ sotto_err agent_msg_add(struct client_agent *a, int64_t contact, uint8_t dir, ui
 	*id = sqlite3_last_insert_rowid(a->sql);
 	sqlite3_finalize(st);
 	st = NULL;
-	if ((rec = ctx_alloc(a->ctx, MSG_REC_MAX)) == NULL) {
+	if ((rec = ctx_alloc(a->ctx, AGENT_REC_MSG_MAX)) == NULL) {
 		rc = SOTTO_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = msg_rec_encode(msg_id, sent_at_ms, time_ms, text, text_len, rec, MSG_REC_MAX,
-	                         &rec_len)) != SOTTO_OK)
+	memcpy(m.msg_id, msg_id, CLIENT_MSG_ID_LEN);
+	if ((rc = agent_rec_msg_encode(&m, rec, AGENT_REC_MSG_MAX, &rec_len)) != SOTTO_OK)
 		goto out;
 	rc = sql_put_sealed(a, "UPDATE messages SET rec = ?2 WHERE id = ?1", "messages.rec", *id,
 	                    rec, rec_len);
 out:
 	sqlite3_finalize(st);
-	wipe_free(a, rec, MSG_REC_MAX);
+	wipe_free(a, rec, AGENT_REC_MSG_MAX);
 	if (rc != SOTTO_OK)
 		*id = 0;
 	return rc;
@@ -967,7 +785,7 @@ sotto_err agent_msg_take_receipts(struct client_agent *a, int64_t contact,
 {
 	int64_t v[2] = {contact, (int64_t)max};
 	sqlite3_stmt *st = NULL, *up = NULL;
-	struct client_agent_msg m;
+	struct agent_rec_msg m;
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
 	sotto_err rc;
@@ -983,10 +801,10 @@ sotto_err agent_msg_take_receipts(struct client_agent *a, int64_t contact,
 		goto out;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
-		memset(&m, 0, sizeof(m));
 		if ((rc = open_col(a, st, 1, "messages.rec", id, &rec, &rec_len)) != SOTTO_OK ||
-		    (rc = msg_rec_decode(rec, rec_len, ids[*n], &m)) != SOTTO_OK)
+		    (rc = agent_rec_msg_decode(rec, rec_len, &m)) != SOTTO_OK)
 			goto out;
+		memcpy(ids[*n], m.msg_id, CLIENT_MSG_ID_LEN);
 		wipe_free(a, rec, rec_len);
 		rec = NULL;
 		if ((rc = bind_ids(up, &id, 1)) != SOTTO_OK ||
@@ -1012,7 +830,7 @@ sotto_err agent_msg_list(struct client_agent *a, int64_t contact, int64_t before
                          client_agent_msg_fn *fn, void *user)
 {
 	int64_t v[3] = {contact, before > 0 ? before : INT64_MAX, (int64_t)limit};
-	uint8_t msg_id[CLIENT_MSG_ID_LEN];
+	struct agent_rec_msg r;
 	struct client_agent_msg m;
 	sqlite3_stmt *st = NULL;
 	uint8_t *rec = NULL;
@@ -1034,8 +852,12 @@ sotto_err agent_msg_list(struct client_agent *a, int64_t contact, int64_t before
 		m.status = (enum client_agent_msg_status)sqlite3_column_int64(st, 2);
 		m.reason = (sotto_err)sqlite3_column_int64(st, 3);
 		if ((rc = open_col(a, st, 4, "messages.rec", m.id, &rec, &rec_len)) != SOTTO_OK ||
-		    (rc = msg_rec_decode(rec, rec_len, msg_id, &m)) != SOTTO_OK)
+		    (rc = agent_rec_msg_decode(rec, rec_len, &r)) != SOTTO_OK)
 			goto out;
+		m.sent_at_ms = r.sent_at_ms;
+		m.time_ms = r.time_ms;
+		m.text = r.text;
+		m.text_len = r.text_len;
 		fn(user, &m);
 		wipe_free(a, rec, rec_len);
 		rec = NULL;
@@ -1050,7 +872,7 @@ out:
 sotto_err agent_msg_envelope_id(struct client_agent *a, int64_t id,
                                 uint8_t out[static CLIENT_MSG_ID_LEN])
 {
-	struct client_agent_msg m;
+	struct agent_rec_msg m;
 	sqlite3_stmt *st = NULL;
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
@@ -1059,9 +881,9 @@ sotto_err agent_msg_envelope_id(struct client_agent *a, int64_t id,
 	memset(out, 0, CLIENT_MSG_ID_LEN);
 	if ((rc = sql_first(a, "SELECT rec FROM messages WHERE id = ?1", &id, 1, &st)) != SOTTO_OK)
 		goto out;
-	memset(&m, 0, sizeof(m));
-	if ((rc = open_col(a, st, 0, "messages.rec", id, &rec, &rec_len)) == SOTTO_OK)
-		rc = msg_rec_decode(rec, rec_len, out, &m);
+	if ((rc = open_col(a, st, 0, "messages.rec", id, &rec, &rec_len)) == SOTTO_OK &&
+	    (rc = agent_rec_msg_decode(rec, rec_len, &m)) == SOTTO_OK)
+		memcpy(out, m.msg_id, CLIENT_MSG_ID_LEN);
 out:
 	wipe_free(a, rec, rec_len);
 	sqlite3_finalize(st);
@@ -1070,83 +892,44 @@ out:
 
 /* ---- outbox ---- */
 
-sotto_err agent_outbox_add(struct client_agent *a, int64_t contact, int64_t msg, uint8_t kind,
-                           const uint8_t *body, size_t body_len)
+/* Inserts an outbox row for (contact, msg) and seals the record o into it. */
+static sotto_err outbox_put(struct client_agent *a, int64_t contact, int64_t msg,
+                            const struct agent_rec_outbox *o)
 {
 	int64_t v[2] = {contact, msg};
-	struct wire_writer w;
+	size_t cap = agent_rec_outbox_len(o), rec_len = 0;
 	uint8_t *rec = NULL;
-	size_t rec_len = 0;
 	int64_t id = 0;
 	sotto_err rc;
 
+	if (cap == 0)
+		return SOTTO_ERR_TOO_LARGE;
 	/* msg 0 (an envelope that is not one of our messages) is stored as NULL. */
 	if ((rc = sql_insert(a,
 	                     "INSERT INTO outbox(contact, msg, rec)"
 	                     " VALUES (?1, nullif(?2, 0), x'')",
 	                     v, 2, &id)) != SOTTO_OK)
 		return rc;
-	if ((rec = ctx_alloc(a->ctx, OUTBOX_REC_MAX)) == NULL)
+	if ((rec = ctx_alloc(a->ctx, cap)) == NULL)
 		return SOTTO_ERR_NOMEM;
-	wire_writer_init(&w, rec, OUTBOX_REC_MAX);
-	wire_writer_u8(&w, REC_VERSION);
-	wire_writer_u8(&w, kind);
-	wire_writer_lp16(&w, body, body_len, RELAY_MSG_BODY_MAX);
-	if ((rc = wire_writer_finish(&w, &rec_len)) == SOTTO_OK)
+	if ((rc = agent_rec_outbox_encode(o, rec, cap, &rec_len)) == SOTTO_OK)
 		rc = sql_put_sealed(a, "UPDATE outbox SET rec = ?2 WHERE id = ?1", "outbox.rec", id,
 		                    rec, rec_len);
-	wipe_free(a, rec, OUTBOX_REC_MAX);
+	wipe_free(a, rec, cap);
 	return rc;
 }
 
-/*
- * outbox.rec. Version 1: kind || lp16(the SEND body). Version 2 (what
- * agent_outbox_add_pending writes): kind || lp16(the hello, or nothing) ||
- * the ratchet prefix || the message key || the AD || lp16(the envelope); the
- * body is made from them when it is sent, the same bytes every time.
- */
-struct outbox_rec {
-	uint8_t kind;
-	bool is_pending;
-	const uint8_t *body; /* version 1: the body */
-	size_t body_len;
-	const uint8_t *hello, *prefix, *mk, *ad, *env; /* version 2 (borrowed from the record) */
-	size_t hello_len, env_len;
-};
-
-/* Decodes outbox.rec into *o (pointers into in). */
-static sotto_err outbox_rec_decode(const uint8_t *in, size_t len, struct outbox_rec *o)
+sotto_err agent_outbox_add(struct client_agent *a, int64_t contact, int64_t msg, uint8_t kind,
+                           const uint8_t *body, size_t body_len)
 {
-	struct wire_reader r;
-	uint8_t version;
+	const struct agent_rec_outbox o = {.kind = kind, .body = body, .body_len = body_len};
 
-	memset(o, 0, sizeof(*o));
-	wire_reader_init(&r, in, len);
-	version = wire_reader_u8(&r);
-	o->kind = wire_reader_u8(&r);
-	if (version == REC_VERSION) {
-		o->body = wire_reader_lp16(&r, RELAY_MSG_BODY_MAX, &o->body_len);
-	} else if (version == OUTBOX_REC_PENDING) {
-		o->is_pending = true;
-		o->hello = wire_reader_lp16(&r, OUTBOX_HELLO_MAX, &o->hello_len);
-		o->prefix = wire_reader_view(&r, RATCHET_PREFIX_LEN);
-		o->mk = wire_reader_view(&r, PROTO_KEY_LEN);
-		o->ad = wire_reader_view(&r, PROTO_AD_LEN);
-		o->env = wire_reader_lp16(&r, CLIENT_ENVELOPE_MAX, &o->env_len);
-	} else {
-		wire_reader_fail(&r, SOTTO_ERR_CORRUPT);
-	}
-	if (wire_reader_finish(&r) != SOTTO_OK || o->kind < CLIENT_ENVELOPE_CONNECT ||
-	    o->kind > CLIENT_ENVELOPE_LEAVE) {
-		memset(o, 0, sizeof(*o));
-		return SOTTO_RAISE(SOTTO_ERR_CORRUPT);
-	}
-	return SOTTO_OK;
+	return outbox_put(a, contact, msg, &o);
 }
 
 /* The SEND body of a decoded record into body (cap bytes). */
-static sotto_err outbox_rec_body(struct client_agent *a, const struct outbox_rec *o, uint8_t *body,
-                                 size_t cap, size_t *body_len)
+static sotto_err outbox_rec_body(struct client_agent *a, const struct agent_rec_outbox *o,
+                                 uint8_t *body, size_t cap, size_t *body_len)
 {
 	struct ratchet_pending p;
 	size_t padded_len, n = 0;
@@ -1188,38 +971,20 @@ sotto_err agent_outbox_add_pending(struct client_agent *a, int64_t contact, int6
                                    const struct ratchet_pending *p, const uint8_t *env,
                                    size_t env_len)
 {
-	int64_t v[2] = {contact, msg};
-	struct wire_writer w;
-	uint8_t *rec = NULL;
-	size_t rec_len = 0, cap;
-	int64_t id = 0;
-	sotto_err rc;
+	const struct agent_rec_outbox o = {.kind = kind,
+	                                   .is_pending = true,
+	                                   .hello = hello,
+	                                   .hello_len = hello_len,
+	                                   .prefix = p->prefix,
+	                                   .mk = p->mk,
+	                                   .ad = p->ad,
+	                                   .env = env,
+	                                   .env_len = env_len};
 
-	if (hello_len > OUTBOX_HELLO_MAX || env_len > CLIENT_ENVELOPE_MAX ||
+	if (hello_len > AGENT_REC_HELLO_MAX || env_len > CLIENT_ENVELOPE_MAX ||
 	    env_len >= client_envelope_padded_len(hello_len))
 		return SOTTO_ERR_TOO_LARGE;
-	cap = 1 + 1 + 2 + hello_len + RATCHET_PREFIX_LEN + PROTO_KEY_LEN + PROTO_AD_LEN + 2 +
-	      env_len;
-	if ((rc = sql_insert(a,
-	                     "INSERT INTO outbox(contact, msg, rec)"
-	                     " VALUES (?1, nullif(?2, 0), x'')",
-	                     v, 2, &id)) != SOTTO_OK)
-		return rc;
-	if ((rec = ctx_alloc(a->ctx, cap)) == NULL)
-		return SOTTO_ERR_NOMEM;
-	wire_writer_init(&w, rec, cap);
-	wire_writer_u8(&w, OUTBOX_REC_PENDING);
-	wire_writer_u8(&w, kind);
-	wire_writer_lp16(&w, hello, hello_len, OUTBOX_HELLO_MAX);
-	wire_writer_bytes(&w, p->prefix, RATCHET_PREFIX_LEN);
-	wire_writer_bytes(&w, p->mk, PROTO_KEY_LEN);
-	wire_writer_bytes(&w, p->ad, PROTO_AD_LEN);
-	wire_writer_lp16(&w, env, env_len, CLIENT_ENVELOPE_MAX);
-	if ((rc = wire_writer_finish(&w, &rec_len)) == SOTTO_OK)
-		rc = sql_put_sealed(a, "UPDATE outbox SET rec = ?2 WHERE id = ?1", "outbox.rec", id,
-		                    rec, rec_len);
-	wipe_free(a, rec, cap);
-	return rc;
+	return outbox_put(a, contact, msg, &o);
 }
 
 sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t after, int64_t *id,
@@ -1227,7 +992,7 @@ sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t aft
                             int64_t *msg)
 {
 	const int64_t v[2] = {contact, after};
-	struct outbox_rec o;
+	struct agent_rec_outbox o;
 	sqlite3_stmt *st = NULL;
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
@@ -1245,7 +1010,7 @@ sotto_err agent_outbox_next(struct client_agent *a, int64_t contact, int64_t aft
 	*id = sqlite3_column_int64(st, 0);
 	*msg = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
 	if ((rc = open_col(a, st, 2, "outbox.rec", *id, &rec, &rec_len)) != SOTTO_OK ||
-	    (rc = outbox_rec_decode(rec, rec_len, &o)) != SOTTO_OK ||
+	    (rc = agent_rec_outbox_decode(rec, rec_len, &o)) != SOTTO_OK ||
 	    (rc = outbox_rec_body(a, &o, body, cap, body_len)) != SOTTO_OK)
 		goto out;
 	*kind = o.kind;
@@ -1274,7 +1039,7 @@ sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t kee
                             sotto_err reason, int64_t *msgs, size_t max, size_t *n_msgs)
 {
 	sqlite3_stmt *st = NULL;
-	struct outbox_rec o;
+	struct agent_rec_outbox o;
 	uint8_t *rec = NULL;
 	size_t rec_len = 0;
 	uint8_t kind = 0;
@@ -1291,7 +1056,7 @@ sotto_err agent_outbox_drop(struct client_agent *a, int64_t contact, int64_t kee
 		int64_t msg =
 		        sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
 		if ((rc = open_col(a, st, 2, "outbox.rec", id, &rec, &rec_len)) != SOTTO_OK ||
-		    (rc = outbox_rec_decode(rec, rec_len, &o)) != SOTTO_OK)
+		    (rc = agent_rec_outbox_decode(rec, rec_len, &o)) != SOTTO_OK)
 			goto out;
 		kind = o.kind;
 		wipe_free(a, rec, rec_len);
