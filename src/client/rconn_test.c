@@ -1312,6 +1312,173 @@ static void rconn__hostile_relay__bad_answers_reported_never_crash(void **state)
 	free(s);
 }
 
+/* ---- a lost SEND: the SENDs waiting behind it to its queue fail, the rest go out ---- */
+
+static const uint8_t LOST_X[RELAY_ID_LEN] = {0x58, 1}; /* the queue whose SEND is lost */
+static const uint8_t LOST_Y[RELAY_ID_LEN] = {0x59, 2}; /* another queue */
+static const uint8_t LOST_RID[RELAY_ID_LEN] = {0x52, 3};
+static const uint8_t LOST_KEY[RELAY_KEY_LEN] = {4};
+
+/* What the fake saw, by connection: [0] the first, [1] every later one. */
+struct lost {
+	unsigned n_x[2], n_y[2], n_get[2], n_ack[2];
+	struct rconn_stats cs_issued, cs_down;
+};
+
+/*
+ * First connection: SENDs to X are swallowed (sent, never answered); the
+ * first SEND to Y is answered OK, followed in the same block by a
+ * transmission that is no response, so the rconn drops the connection while
+ * handling that very block. Later connections: everything is answered.
+ */
+static void lost_cmds(struct fake *f, struct net_conn *conn, const struct relay_cmd *cmds, size_t n)
+{
+	static uint8_t tx[2][RELAY_RESP_HEADER_LEN];
+	uint8_t *txs[2] = {tx[0], tx[1]};
+	size_t lens[2];
+	struct lost *l = f->s->ext;
+	struct world *w = f->s->w;
+	size_t c = f->n_opened <= 1 ? 0 : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct relay_cmd *cmd = &cmds[i];
+		bool is_x = memcmp(cmd->entity, LOST_X, RELAY_ID_LEN) == 0;
+		bool is_y = memcmp(cmd->entity, LOST_Y, RELAY_ID_LEN) == 0;
+
+		if (cmd->code == RELAY_CMD_SEND && is_x) {
+			l->n_x[c]++;
+			if (c != 0)
+				fake_send_ok(f, conn, cmd);
+		} else if (cmd->code == RELAY_CMD_SEND && is_y && c == 0) {
+			l->n_y[c]++;
+			EXPECT(w, relay_resp_encode_simple(tx[0], sizeof(tx[0]), &lens[0],
+			                                   RELAY_RESP_OK, cmd->corr,
+			                                   cmd->entity) == SOTTO_OK);
+			memset(tx[1], 0, 3); /* too short for any response */
+			lens[1] = 3;
+			fake_send(f, conn, txs, lens, 2);
+		} else if (cmd->code == RELAY_CMD_SEND && is_y) {
+			l->n_y[c]++;
+			fake_send_ok(f, conn, cmd);
+		} else if (cmd->code == RELAY_CMD_GET) {
+			l->n_get[c]++;
+			EXPECT(w, relay_resp_encode_simple(tx[0], sizeof(tx[0]), &lens[0],
+			                                   RELAY_RESP_NONE, cmd->corr,
+			                                   cmd->entity) == SOTTO_OK);
+			fake_send(f, conn, txs, lens, 1);
+		} else if (cmd->code == RELAY_CMD_ACK) {
+			l->n_ack[c]++;
+			fake_send_ok(f, conn, cmd);
+		}
+	}
+}
+
+static void lost_send(struct scn *s, const uint8_t *sid, const char *text, size_t i)
+{
+	EXPECT(s->w, rconn_send(s->a.rc, sid, NULL, (const uint8_t *)text, strlen(text), on_done,
+	                        rec(s, i)) == SOTTO_OK);
+}
+
+static void lost_send_advance(struct scn *s)
+{
+	static const uint8_t msg_id[RELAY_MSG_ID_LEN] = {6};
+	struct lost *l = s->ext;
+
+	switch (s->phase) {
+	case 0: /* x1 is in flight, unanswered; y0 was just answered */
+		if (s->r[1].n_done == 0)
+			return;
+		/* Made before the rest of y0's block is read: they wait in the rconn. */
+		lost_send(s, LOST_X, "x2", 2);
+		lost_send(s, LOST_Y, "y1", 3);
+		lost_send(s, LOST_X, "x3", 4);
+		EXPECT(s->w, rconn_get(s->a.rc, LOST_RID, LOST_KEY, LOST_KEY, on_done, rec(s, 5)) ==
+		                     SOTTO_OK);
+		lost_send(s, LOST_Y, "y2", 6);
+		lost_send(s, LOST_X, "x4", 7);
+		EXPECT(s->w, rconn_ack(s->a.rc, LOST_RID, LOST_KEY, msg_id, on_done, rec(s, 8)) ==
+		                     SOTTO_OK);
+		lost_send(s, LOST_Y, "y3", 9);
+		l->cs_issued = peer_stats(&s->a);
+		s->phase = 1;
+		return;
+	case 1: /* the bad transmission dropped the connection */
+		if (!peer_is_down(&s->a))
+			return;
+		l->cs_down = peer_stats(&s->a);
+		s->phase = 2;
+		return;
+	case 2: /* up again; every request answered or failed */
+		if (!peer_is_up(&s->a))
+			return;
+		for (size_t i = 0; i <= 9; i++) {
+			if (s->r[i].n_done == 0)
+				return;
+		}
+		s->phase = 3;
+		fake_stop(s->fake);
+		scn_finish(s);
+		return;
+	}
+}
+
+static void rconn__lost_send__waiting_sends_to_its_queue_fail_others_go_out(void **state)
+{
+	static const enum rconn_state up_down_up[] = {RCONN_UP, RCONN_DOWN, RCONN_UP};
+	static const size_t xs[] = {0, 2, 4, 7}, ys[] = {1, 3, 6, 9};
+	struct fake *f = calloc(1, sizeof(*f));
+	struct lost *l = calloc(1, sizeof(*l));
+	struct world w;
+	struct scn *s = calloc(1, sizeof(*s));
+	(void)state;
+
+	assert_non_null(s);
+	assert_non_null(f);
+	assert_non_null(l);
+	world_init(&w, false);
+	scn_init(s, &w, lost_send_advance, false);
+	s->ext = l;
+	fake_start(&w, s, f, lost_cmds);
+	peer_new(s, &s->a, &f->addr, &FAST);
+	/* Both go out in the first block once up. */
+	lost_send(s, LOST_X, "x1", 0);
+	lost_send(s, LOST_Y, "y0", 1);
+	world_run(&w);
+	/* When the connection dropped: x1 in flight, the eight later requests waiting. */
+	assert_int_equal(l->cs_issued.n_in_flight, 1);
+	assert_int_equal(l->cs_issued.n_pending, 8);
+	/* Once down: x1 and the SENDs to X behind it failed, the other five still wait. */
+	assert_int_equal(l->cs_down.n_in_flight, 0);
+	assert_int_equal(l->cs_down.n_pending, 5);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(s->r[xs[i]].n_done, 1);
+		assert_int_equal(s->r[xs[i]].err, SOTTO_ERR_IO);
+		assert_int_equal(s->r[ys[i]].n_done, 1);
+		assert_int_equal(s->r[ys[i]].err, SOTTO_OK);
+	}
+	assert_int_equal(s->r[5].n_done, 1); /* GET: NONE */
+	assert_int_equal(s->r[5].err, SOTTO_OK);
+	assert_false(s->r[5].has_msg);
+	assert_int_equal(s->r[8].n_done, 1); /* ACK */
+	assert_int_equal(s->r[8].err, SOTTO_OK);
+	/* Only x1 ever reached the relay: x2..x4 went out on no connection. */
+	assert_int_equal(l->n_x[0], 1);
+	assert_int_equal(l->n_x[1], 0);
+	assert_int_equal(l->n_y[0], 1);
+	assert_int_equal(l->n_y[1], 3);
+	assert_int_equal(l->n_get[0] + l->n_ack[0], 0);
+	assert_int_equal(l->n_get[1], 1);
+	assert_int_equal(l->n_ack[1], 1);
+	assert_states(&s->a, up_down_up, 3);
+	assert_int_equal(s->a.reasons[1], SOTTO_ERR_PROTOCOL);
+	assert_int_equal(s->a.n_errors, 1);
+	assert_int_equal(f->n_opened, 2);
+	world_free(&w);
+	free(l);
+	free(f);
+	free(s);
+}
+
 /* ---- END: another connection takes the subscription ---- */
 
 static void end_advance(struct scn *s)
@@ -1575,6 +1742,7 @@ int main(void)
 	        cmocka_unit_test(rconn__dead_peer__unanswered_ping_drops_and_redials),
 	        cmocka_unit_test(rconn__queue_full__busy_beyond_max_pending),
 	        cmocka_unit_test(rconn__hostile_relay__bad_answers_reported_never_crash),
+	        cmocka_unit_test(rconn__lost_send__waiting_sends_to_its_queue_fail_others_go_out),
 	        cmocka_unit_test(rconn__end__second_subscriber_ends_the_first_refused_sub_reported),
 	        cmocka_unit_test(rconn__close__graceful_close_waits_for_answers),
 	        cmocka_unit_test(rconn__free__inside_done_callback_cancels_the_rest_once),
