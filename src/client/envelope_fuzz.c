@@ -21,21 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "client/envelope.h"
 #include "proto/limits.h"
 #include "relay/limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static bool is_all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] != 0)
-			return false;
-	}
-	return true;
-}
 
 static void check_kind(const struct client_envelope *e, const uint8_t *data, size_t size)
 {
@@ -77,7 +69,7 @@ static void check_padding(const uint8_t *data, size_t size)
 		return;
 	}
 	if (env_len >= size || data[env_len] != 0x80 ||
-	    !is_all_zero(data + env_len + 1, size - env_len - 1))
+	    !sodium_is_zero((const unsigned char *)data + env_len + 1, size - env_len - 1))
 		abort();
 	if (size > sizeof(again))
 		return;
@@ -94,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	check_padding(data, size);
 	if (client_envelope_parse(data, size, &e) != SOTTO_OK) {
-		if (!is_all_zero(&e, sizeof(e)))
+		if (!sodium_is_zero((const unsigned char *)&e, sizeof(e)))
 			abort();
 		return 0;
 	}

@@ -28,19 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "client/link.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static bool is_all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] != 0)
-			return false;
-	}
-	return true;
-}
 
 static void check_text(const uint8_t *data, size_t size)
 {
@@ -48,7 +40,7 @@ static void check_text(const uint8_t *data, size_t size)
 	char text[CLIENT_LINK_TEXT_MAX + 1];
 
 	if (client_link_from_text((const char *)data, size, &link) != SOTTO_OK) {
-		if (!is_all_zero(&link, sizeof(link)))
+		if (!sodium_is_zero((const unsigned char *)&link, sizeof(link)))
 			abort();
 		return;
 	}
@@ -69,7 +61,7 @@ static void check_bytes(const uint8_t *data, size_t size)
 	size_t out_len = 0;
 
 	if (client_link_parse(data, size, &link) != SOTTO_OK) {
-		if (!is_all_zero(&link, sizeof(link)))
+		if (!sodium_is_zero((const unsigned char *)&link, sizeof(link)))
 			abort();
 		return;
 	}
@@ -89,7 +81,7 @@ static void check_queue(const uint8_t *data, size_t size)
 	size_t out_len = 0;
 
 	if (client_queue_addr_parse(data, size, &q) != SOTTO_OK) {
-		if (!is_all_zero(&q, sizeof(q)))
+		if (!sodium_is_zero((const unsigned char *)&q, sizeof(q)))
 			abort();
 		return;
 	}

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "wire/base64url.h"
 #include "wire/pad.h"
 #include "wire/reader.h"
@@ -92,14 +94,6 @@ static const uint8_t *model_take(struct model *m, size_t n)
 	return p;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
-}
-
 static uint64_t load_be(const uint8_t *p, size_t width)
 {
 	uint64_t v = 0;
@@ -150,7 +144,7 @@ static void op_bytes(struct wire_reader *r, struct model *m, struct wire_writer 
 		memset(out, 0xa5, sizeof(out));
 		wire_reader_copy(r, out, n);
 		p = model_take(m, n);
-		CHECK(p != NULL ? memcmp(out, p, n) == 0 : all_zero(out, n));
+		CHECK(p != NULL ? memcmp(out, p, n) == 0 : sodium_is_zero(out, n));
 		got = out;
 	} else {
 		got = wire_reader_view(r, n);
@@ -300,7 +294,7 @@ static void fuzz_base64url(const uint8_t *data, size_t size)
 		CHECK(base64url_encode(text, sizeof(text), bin, bin_len) == SOTTO_OK);
 		CHECK(strlen(text) == size && memcmp(text, data, size) == 0);
 	} else {
-		CHECK(rc == SOTTO_ERR_ENCODING && bin_len == 0 && all_zero(bin, sizeof(bin)));
+		CHECK(rc == SOTTO_ERR_ENCODING && bin_len == 0 && sodium_is_zero(bin, sizeof(bin)));
 	}
 	/* Any bytes encode, and the text decodes back to them. */
 	CHECK(base64url_encode(text, sizeof(text), data, n) == SOTTO_OK);
@@ -316,7 +310,7 @@ static bool pad_is_valid(const uint8_t *block, size_t len)
 		return false;
 	size_t n = (size_t)block[0] << 8 | block[1];
 	return n <= len - PAD_HEADER_LEN &&
-	       all_zero(block + PAD_HEADER_LEN + n, len - PAD_HEADER_LEN - n);
+	       sodium_is_zero(block + PAD_HEADER_LEN + n, len - PAD_HEADER_LEN - n);
 }
 
 static void fuzz_pad(const uint8_t *data, size_t size)
