@@ -91,8 +91,10 @@ SOTTO_API const char *sotto_version(void);
 /*
  * Memory. alloc/free serve ordinary memory; secure_alloc/secure_free serve
  * memory for long-lived secrets (guard pages, no swap). Any hook may be NULL
- * to take the default (libc malloc, libsodium sodium_malloc). alloc may return
- * NULL; the library then returns SOTTO_ERR_NOMEM and never aborts.
+ * to take the default (libc malloc, libsodium sodium_malloc), but
+ * secure_alloc and secure_free go together: both or neither. The default
+ * secure allocator keeps a few freed regions, wiped, for reuse. alloc may
+ * return NULL; the library then returns SOTTO_ERR_NOMEM and never aborts.
  */
 struct sotto_allocator {
 	void *(*alloc)(void *user, size_t size);
@@ -139,8 +141,8 @@ typedef struct sotto_ctx sotto_ctx;
 /*
  * Makes a context. config may be NULL for all defaults. *out is set to NULL
  * first and owns the new context on success.
- * Errors: SOTTO_ERR_INVALID (out NULL), SOTTO_ERR_NOMEM, SOTTO_ERR_INTERNAL
- * (libsodium failed to initialise).
+ * Errors: SOTTO_ERR_INVALID (out NULL, or only one of the secure hooks),
+ * SOTTO_ERR_NOMEM, SOTTO_ERR_INTERNAL (libsodium failed to initialise).
  */
 SOTTO_API SOTTO_NODISCARD sotto_err sotto_ctx_new(sotto_ctx **out,
                                                   const struct sotto_ctx_config *SOTTO_NULLABLE config);

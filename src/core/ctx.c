@@ -9,8 +9,20 @@
  * through it). Without one, the context owns a drbg.h generator seeded from
  * the operating system, so a draw costs no system call; the generator is made
  * only in that case and lives exactly as long as the context.
+ *
+ * Secure memory. Without secure hooks, secrets live in sodium_malloc
+ * regions (guard pages, canary, locked against swapping). Making and
+ * unmapping one costs five system calls and a TLB flush on every core, and a
+ * client makes and frees a few per message (a ratchet loaded from its record
+ * and wiped after), so the context keeps up to CTX_SPARE_MAX freed regions,
+ * wiped, and hands one out again for a request of exactly its size. Each
+ * region starts with a CTX_SPARE_HDR-byte header holding that size; the
+ * caller's bytes still end against the guard page. A configured hook is
+ * called as is, every time.
  */
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +33,18 @@
 #include "core/ctx.h"
 #include "core/drbg.h"
 
-enum { CTX_LOG_LINE_MAX = 256 };
+enum {
+	CTX_LOG_LINE_MAX = 256,
+	CTX_SPARE_MAX = 8,  /* freed secure regions kept for reuse */
+	CTX_SPARE_HDR = 16, /* bytes in front of each: the size asked for */
+};
+_Static_assert(CTX_SECURE_OVERHEAD == 16 + CTX_SPARE_HDR, "libsodium's canary and the header");
+
+/* A freed secure region, wiped: its base (the header) and its size. */
+struct ctx_spare {
+	uint8_t *base;
+	size_t size;
+};
 
 struct sotto_ctx {
 	struct sotto_allocator allocator; /* every hook set */
@@ -32,7 +55,10 @@ struct sotto_ctx {
 	sotto_log_fn *log; /* NULL: logging off */
 	void *log_user;
 	enum sotto_log_level log_level;
-	struct drbg *drbg; /* owned; NULL when config->rng is set */
+	struct drbg *drbg;      /* owned; NULL when config->rng is set */
+	bool is_default_secure; /* no secure hooks configured: the spare regions below */
+	size_t n_spare;
+	struct ctx_spare spare[CTX_SPARE_MAX]; /* owned sodium_malloc regions */
 };
 
 static void *default_alloc(void *user, size_t size)
@@ -45,18 +71,6 @@ static void default_free(void *user, void *ptr)
 {
 	(void)user;
 	free(ptr);
-}
-
-static void *default_secure_alloc(void *user, size_t size)
-{
-	(void)user;
-	return sodium_malloc(size);
-}
-
-static void default_secure_free(void *user, void *ptr)
-{
-	(void)user;
-	sodium_free(ptr); /* wipes before unmapping */
 }
 
 static void default_rng(void *user, uint8_t *buf, size_t len)
@@ -73,8 +87,7 @@ static uint64_t default_clock(void *user)
 /* The allocator hooks: each one from config where given, else the default. */
 static struct sotto_allocator ctx_allocator(const struct sotto_ctx_config *config)
 {
-	struct sotto_allocator a = {default_alloc, default_free, default_secure_alloc,
-	                            default_secure_free, NULL};
+	struct sotto_allocator a = {default_alloc, default_free, NULL, NULL, NULL};
 
 	if (config != NULL && config->allocator != NULL) {
 		const struct sotto_allocator *c = config->allocator;
@@ -118,6 +131,9 @@ sotto_err sotto_ctx_new(sotto_ctx **out, const struct sotto_ctx_config *config)
 	if (out == NULL)
 		return SOTTO_ERR_INVALID;
 	*out = NULL;
+	if (config != NULL && config->allocator != NULL &&
+	    (config->allocator->secure_alloc == NULL) != (config->allocator->secure_free == NULL))
+		return SOTTO_ERR_INVALID;
 	if (sodium_init() < 0)
 		return SOTTO_ERR_INTERNAL;
 	a = ctx_allocator(config);
@@ -129,6 +145,7 @@ sotto_err sotto_ctx_new(sotto_ctx **out, const struct sotto_ctx_config *config)
 	        .clock = default_clock,
 	        .log_level = SOTTO_LOG_INFO,
 	};
+	ctx->is_default_secure = a.secure_alloc == NULL;
 	ctx_configure(ctx, config);
 	if (ctx->rng == NULL) {
 		if ((rc = drbg_new(DRBG_FORK_AUTO, &ctx->drbg)) != SOTTO_OK)
@@ -150,6 +167,8 @@ void sotto_ctx_free(sotto_ctx *ctx)
 		return;
 	struct sotto_allocator a = ctx->allocator;
 	drbg_free(ctx->drbg);
+	for (size_t i = 0; i < ctx->n_spare; i++)
+		sodium_free(ctx->spare[i].base);
 	a.free(a.user, ctx);
 }
 
@@ -178,15 +197,49 @@ void ctx_free(struct sotto_ctx *ctx, void *ptr)
 
 void *ctx_secure_alloc(struct sotto_ctx *ctx, size_t size)
 {
+	uint8_t *base;
+
 	if (size == 0)
 		return NULL;
-	return ctx->allocator.secure_alloc(ctx->allocator.user, size);
+	if (!ctx->is_default_secure)
+		return ctx->allocator.secure_alloc(ctx->allocator.user, size);
+	for (size_t i = ctx->n_spare; i-- > 0;) {
+		if (ctx->spare[i].size == size) {
+			base = ctx->spare[i].base;
+			ctx->spare[i] = ctx->spare[--ctx->n_spare];
+			return base + CTX_SPARE_HDR;
+		}
+	}
+	if (size > SIZE_MAX - CTX_SPARE_HDR || (base = sodium_malloc(CTX_SPARE_HDR + size)) == NULL)
+		return NULL;
+	memcpy(base, &size, sizeof(size));
+	return base + CTX_SPARE_HDR;
 }
 
 void ctx_secure_free(struct sotto_ctx *ctx, void *ptr)
 {
-	if (ptr != NULL)
+	uint8_t *base;
+	size_t size;
+
+	if (ptr == NULL)
+		return;
+	if (!ctx->is_default_secure) {
 		ctx->allocator.secure_free(ctx->allocator.user, ptr);
+		return;
+	}
+	base = (uint8_t *)ptr - CTX_SPARE_HDR;
+	memcpy(&size, base, sizeof(size));
+	if (ctx->n_spare == CTX_SPARE_MAX) {
+		sodium_free(base); /* wipes before unmapping */
+		return;
+	}
+	sodium_memzero(ptr, size);
+	ctx->spare[ctx->n_spare++] = (struct ctx_spare){.base = base, .size = size};
+}
+
+size_t ctx_secure_spare(const struct sotto_ctx *ctx)
+{
+	return ctx->n_spare;
 }
 
 void ctx_random(struct sotto_ctx *ctx, uint8_t *buf, size_t len)

@@ -27,11 +27,21 @@ void *ctx_calloc(struct sotto_ctx *ctx, size_t n, size_t size);
 /* Frees memory from ctx_alloc/ctx_calloc; NULL does nothing. */
 void ctx_free(struct sotto_ctx *ctx, void *SOTTO_NULLABLE ptr);
 
+/*
+ * Bytes the default secure allocator adds in front of a region within its
+ * pages (libsodium's canary and the context's size header): a request of
+ * n pages * 4096 - CTX_SECURE_OVERHEAD bytes fills n pages exactly.
+ */
+enum { CTX_SECURE_OVERHEAD = 32 };
+
 /* Memory for secrets (sodium_malloc by default); NULL when refused. */
 void *ctx_secure_alloc(struct sotto_ctx *ctx, size_t size);
 
 /* Frees memory from ctx_secure_alloc (the default wipes it); NULL does nothing. */
 void ctx_secure_free(struct sotto_ctx *ctx, void *SOTTO_NULLABLE ptr);
+
+/* Freed secure regions kept for reuse by the default secure allocator (tests). */
+size_t ctx_secure_spare(const struct sotto_ctx *ctx);
 
 /* Fills buf with len bytes from the context's RNG. */
 void ctx_random(struct sotto_ctx *ctx, uint8_t *buf, size_t len);
@@ -48,6 +58,6 @@ bool ctx_log_enabled(const struct sotto_ctx *ctx, enum sotto_log_level level);
  * names, queue IDs or network addresses.
  */
 void ctx_log(struct sotto_ctx *ctx, enum sotto_log_level level, const char *fmt, ...)
-	SOTTO_PRINTF(3, 4);
+        SOTTO_PRINTF(3, 4);
 
 #endif /* SOTTO_CORE_CTX_H */

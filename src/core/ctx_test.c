@@ -5,6 +5,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ static void ctx_new__invalid__null_out(void **state)
 static void ctx_new__defaults__null_config(void **state)
 {
 	sotto_ctx *ctx = NULL;
-	uint8_t a[32] = { 0 }, b[32] = { 0 };
+	uint8_t a[32] = {0}, b[32] = {0};
 	(void)state;
 
 	assert_int_equal(sotto_ctx_new(&ctx, NULL), SOTTO_OK);
@@ -42,9 +43,9 @@ static void ctx_new__defaults__null_config(void **state)
 
 static void ctx_new__nomem__allocator_refuses(void **state)
 {
-	struct tu_alloc alloc = { .fail_at = 1 };
+	struct tu_alloc alloc = {.fail_at = 1};
 	struct sotto_allocator hooks;
-	struct sotto_ctx_config cfg = { .allocator = &hooks };
+	struct sotto_ctx_config cfg = {.allocator = &hooks};
 	sotto_ctx *ctx = (sotto_ctx *)&alloc; /* must be cleared */
 	(void)state;
 
@@ -54,10 +55,85 @@ static void ctx_new__nomem__allocator_refuses(void **state)
 	assert_int_equal(alloc.n_live, 0);
 }
 
+static void *no_secure_alloc(void *user, size_t size)
+{
+	(void)user;
+	(void)size;
+	return NULL;
+}
+
+static void ctx_new__invalid__only_one_secure_hook(void **state)
+{
+	struct sotto_allocator hooks = {.secure_alloc = no_secure_alloc};
+	struct sotto_ctx_config cfg = {.allocator = &hooks};
+	sotto_ctx *ctx = NULL;
+	(void)state;
+
+	assert_int_equal(sotto_ctx_new(&ctx, &cfg), SOTTO_ERR_INVALID);
+	assert_null(ctx);
+}
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The default secure allocator hands a freed region out again, wiped, for
+ * a request of exactly its size, and keeps at most 8 of them.
+ */
+static void ctx_secure_alloc__reuse__wiped_same_size_only(void **state)
+{
+	enum { N = 12 };
+	sotto_ctx *ctx = NULL;
+	uint8_t *p, *q, *r, *many[N], *again[N];
+	(void)state;
+
+	assert_int_equal(sotto_ctx_new(&ctx, NULL), SOTTO_OK);
+	assert_null(ctx_secure_alloc(ctx, 0));
+	p = ctx_secure_alloc(ctx, 100);
+	assert_non_null(p);
+	memset(p, 0xab, 100);
+	ctx_secure_free(ctx, p);
+	r = ctx_secure_alloc(ctx, 101);
+	assert_non_null(r);
+	assert_ptr_not_equal(r, p);
+	q = ctx_secure_alloc(ctx, 100);
+	assert_ptr_equal(q, p);
+	assert_true(is_zero(q, 100));
+	ctx_secure_free(ctx, q);
+	ctx_secure_free(ctx, r);
+	ctx_secure_free(ctx, NULL);
+
+	for (size_t i = 0; i < N; i++) {
+		many[i] = ctx_secure_alloc(ctx, 32);
+		assert_non_null(many[i]);
+		memset(many[i], 0x5a, 32);
+	}
+	assert_int_equal(ctx_secure_spare(ctx), 2); /* the 100 and the 101 bytes */
+	for (size_t i = 0; i < N; i++)
+		ctx_secure_free(ctx, many[i]);
+	assert_int_equal(ctx_secure_spare(ctx), 8);
+	for (size_t i = 0; i < N; i++) {
+		again[i] = ctx_secure_alloc(ctx, 32);
+		assert_non_null(again[i]);
+		if (i < 6) /* from the spares; fresh sodium_malloc bytes are not zero */
+			assert_true(is_zero(again[i], 32));
+	}
+	assert_int_equal(ctx_secure_spare(ctx), 2); /* six of 32 bytes taken again */
+	for (size_t i = 0; i < N; i++)
+		ctx_secure_free(ctx, again[i]);
+	sotto_ctx_free(ctx);
+}
+
 static void ctx_random__scripted__rng_injected(void **state)
 {
 	struct tu_rng rng;
-	uint8_t want[5] = { 1, 2, 3, 4, 5 }, got[5];
+	uint8_t want[5] = {1, 2, 3, 4, 5}, got[5];
 	(void)state;
 
 	tu_rng_init(&rng, 7);
@@ -82,7 +158,7 @@ static void ctx_now__manual__clock_injected(void **state)
 
 static void ctx_alloc__accounted__through_hooks(void **state)
 {
-	struct tu_alloc alloc = { 0 };
+	struct tu_alloc alloc = {0};
 	(void)state;
 
 	sotto_ctx *ctx = tu_ctx(&alloc, NULL, NULL);
@@ -122,9 +198,9 @@ static void capture_log(void *user, enum sotto_log_level level, const char *msg)
 
 static void ctx_log__filtered__above_level(void **state)
 {
-	struct log_capture cap = { 0 };
-	struct sotto_ctx_config cfg = { .log = capture_log, .log_user = &cap,
-	                                .log_level = SOTTO_LOG_WARN };
+	struct log_capture cap = {0};
+	struct sotto_ctx_config cfg = {
+	        .log = capture_log, .log_user = &cap, .log_level = SOTTO_LOG_WARN};
 	sotto_ctx *ctx = NULL;
 	char longtext[400];
 	(void)state;
@@ -160,14 +236,16 @@ static void strerror__distinct__every_code(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(ctx_new__invalid__null_out),
-		cmocka_unit_test(ctx_new__defaults__null_config),
-		cmocka_unit_test(ctx_new__nomem__allocator_refuses),
-		cmocka_unit_test(ctx_random__scripted__rng_injected),
-		cmocka_unit_test(ctx_now__manual__clock_injected),
-		cmocka_unit_test(ctx_alloc__accounted__through_hooks),
-		cmocka_unit_test(ctx_log__filtered__above_level),
-		cmocka_unit_test(strerror__distinct__every_code),
+	        cmocka_unit_test(ctx_new__invalid__null_out),
+	        cmocka_unit_test(ctx_new__defaults__null_config),
+	        cmocka_unit_test(ctx_new__nomem__allocator_refuses),
+	        cmocka_unit_test(ctx_new__invalid__only_one_secure_hook),
+	        cmocka_unit_test(ctx_secure_alloc__reuse__wiped_same_size_only),
+	        cmocka_unit_test(ctx_random__scripted__rng_injected),
+	        cmocka_unit_test(ctx_now__manual__clock_injected),
+	        cmocka_unit_test(ctx_alloc__accounted__through_hooks),
+	        cmocka_unit_test(ctx_log__filtered__above_level),
+	        cmocka_unit_test(strerror__distinct__every_code),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,15 +141,16 @@ struct ratchet {
 
 /*
  * Capacities of the skipped-key store, smallest first, the last the bound.
- * sodium_malloc hands out whole pages and keeps a 16-byte canary in front
- * of the block, so the first step fills one 4 KiB page (56 keys: a few lost
- * messages), the second four (227), and a store that outgrows those is
- * heading for the bound anyway. Growing by about four keeps a store within
- * a few times what it holds and copies each key at most twice.
+ * The secure allocator hands out whole pages and keeps CTX_SECURE_OVERHEAD
+ * bytes in front of the block, so the first step fills one 4 KiB page (56
+ * keys: a few lost messages), the second four (227), and a store that
+ * outgrows those is heading for the bound anyway. Growing by about four
+ * keeps a store within a few times what it holds and copies each key at
+ * most twice.
  */
-enum { STORE_PAGE_LEN = 4096, STORE_CANARY_LEN = 16 };
+enum { STORE_PAGE_LEN = 4096 };
 #define STORE_CAP_OF_PAGES(n_pages)                                                                \
-	(((n_pages)*STORE_PAGE_LEN - STORE_CANARY_LEN) / sizeof(struct ratchet_skipped))
+	(((n_pages)*STORE_PAGE_LEN - CTX_SECURE_OVERHEAD) / sizeof(struct ratchet_skipped))
 static const size_t skipped_caps[] = {STORE_CAP_OF_PAGES(1), STORE_CAP_OF_PAGES(4),
                                       RATCHET_SKIPPED_MAX};
 _Static_assert(STORE_CAP_OF_PAGES(4) < RATCHET_SKIPPED_MAX, "capacities ascend to the bound");
