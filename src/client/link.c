@@ -26,12 +26,10 @@
  * is read: the first problem from the left is the one reported. Hosts are
  * kept verbatim (no case folding, no IPv6 normalisation) and every check is
  * exact, so parse followed by encode gives back the same bytes. The keys
- * are public; the low-order test below is a DH with a fixed public scalar.
+ * are public; low-order ones are refused (x25519_is_low_order).
  */
 #include <stdbool.h>
 #include <string.h>
-
-#include <sodium.h>
 
 #include "client/link.h"
 #include "core/err.h"
@@ -65,29 +63,6 @@ _Static_assert((int)CLIENT_LINK_TEXT_MAX ==
                        (int)LINK_PREFIX_LEN + ((int)CLIENT_LINK_MAX * 4 + 2) / 3,
                "base64url without padding of the longest link");
 
-/*
- * A public scalar for the low-order test. X25519 clamps every scalar to a
- * multiple of the cofactor 8, so the product of any point of small order
- * (whatever its encoding, top bit included) is the all-zero output, and the
- * product of any other point is not; libsodium refuses the known small-order
- * encodings outright. Either way x25519_dh reports SOTTO_ERR_WEAK_KEY.
- */
-static const uint8_t LOW_ORDER_PROBE[X25519_KEY_LEN] = {
-        0x6c, 0x6f, 0x77, 0x2d, 0x6f, 0x72, 0x64, 0x65, 0x72, 0x20, 0x70,
-        0x72, 0x6f, 0x62, 0x65, 0x20, 0x66, 0x6f, 0x72, 0x20, 0x73, 0x6f,
-        0x74, 0x74, 0x6f, 0x20, 0x6c, 0x69, 0x6e, 0x6b, 0x73, 0x2e,
-};
-
-/* Whether key is all zero or a point of small order: no DH with it is safe. */
-static bool is_low_order(const uint8_t key[static CLIENT_KEY_LEN])
-{
-	uint8_t out[X25519_SHARED_LEN];
-	bool weak = x25519_dh(out, LOW_ORDER_PROBE, key) != SOTTO_OK;
-
-	sodium_memzero(out, sizeof(out));
-	return weak;
-}
-
 /* Length of q's host (1..253) if q is a valid queue address, else 0. */
 static size_t queue_addr_check(const struct client_queue_addr *q)
 {
@@ -96,7 +71,7 @@ static size_t queue_addr_check(const struct client_queue_addr *q)
 		return 0;
 	size_t host_len = (size_t)(nul - q->relay.host);
 	if (host_len == 0 || !net_addr_host_is_valid(q->relay.host, host_len) ||
-	    q->relay.port == 0 || is_low_order(q->relay.key) || is_low_order(q->ssk))
+	    q->relay.port == 0 || x25519_is_low_order(q->relay.key) || x25519_is_low_order(q->ssk))
 		return 0;
 	return host_len;
 }
@@ -117,7 +92,7 @@ static void queue_addr_read(struct wire_reader *r, struct client_queue_addr *out
 	size_t host_len = 0;
 
 	wire_reader_copy(r, out->relay.key, CLIENT_KEY_LEN);
-	if (wire_reader_error(r) == SOTTO_OK && is_low_order(out->relay.key))
+	if (wire_reader_error(r) == SOTTO_OK && x25519_is_low_order(out->relay.key))
 		wire_reader_fail(r, SOTTO_RAISE(SOTTO_ERR_ADDR_KEY));
 	out->relay.port = wire_reader_u16(r);
 	if (wire_reader_error(r) == SOTTO_OK && out->relay.port == 0)
@@ -135,7 +110,7 @@ static void queue_addr_read(struct wire_reader *r, struct client_queue_addr *out
 	}
 	wire_reader_copy(r, out->sid, CLIENT_SID_LEN);
 	wire_reader_copy(r, out->ssk, CLIENT_KEY_LEN);
-	if (wire_reader_error(r) == SOTTO_OK && is_low_order(out->ssk))
+	if (wire_reader_error(r) == SOTTO_OK && x25519_is_low_order(out->ssk))
 		wire_reader_fail(r, SOTTO_RAISE(SOTTO_ERR_WEAK_KEY));
 }
 

@@ -10,6 +10,7 @@
 #ifndef SOTTO_CRYPTO_X25519_H
 #define SOTTO_CRYPTO_X25519_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sotto/sotto.h>
@@ -41,6 +42,15 @@ SOTTO_NODISCARD sotto_err x25519_keypair_from_private(const uint8_t priv[static 
 SOTTO_NODISCARD sotto_err x25519_dh(uint8_t shared[static X25519_SHARED_LEN],
                                     const uint8_t priv[static X25519_KEY_LEN],
                                     const uint8_t pub[static X25519_KEY_LEN]);
+
+/*
+ * Whether pub is a point of small order (0, 1, the two points of order 8,
+ * p - 1, and the non-canonical p and p + 1, with bit 255 ignored as X25519
+ * ignores it): exactly the public keys whose x25519_dh output is all zero
+ * for every private key. A table lookup in constant time, no scalar
+ * multiplication: for checking received keys before they are stored.
+ */
+bool x25519_is_low_order(const uint8_t pub[static X25519_KEY_LEN]);
 
 /* Wipes a key pair. */
 void x25519_keypair_clear(struct x25519_keypair *kp);

@@ -6,12 +6,14 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "core/ctx.h"
 #include "crypto/x25519.h"
 #include "test_util.h"
 
@@ -48,6 +50,56 @@ static void x25519_dh__weak_key__low_order_points(void **state)
 			for (size_t j = 0; j < sizeof(shared); j++)
 				assert_int_equal(shared[j], 0);
 		}
+	}
+	x25519_keypair_clear(&kp);
+	sotto_ctx_free(ctx);
+}
+
+/* The reference: the point is of small order iff a DH with it is refused. */
+static bool dh_refuses(const uint8_t priv[static X25519_KEY_LEN],
+                       const uint8_t u[static X25519_KEY_LEN])
+{
+	uint8_t shared[X25519_SHARED_LEN];
+
+	return x25519_dh(shared, priv, u) == SOTTO_ERR_WEAK_KEY;
+}
+
+/*
+ * x25519_is_low_order agrees with a DH: on every listed point with bit 255
+ * clear and set, on every single-bit flip of each, and on random keys.
+ */
+static void x25519_is_low_order__agrees__with_dh(void **state)
+{
+	struct tu_rng rng;
+	struct x25519_keypair kp;
+	uint8_t u[X25519_KEY_LEN];
+	size_t n_low = 0;
+	(void)state;
+
+	tu_rng_init(&rng, 12);
+	sotto_ctx *ctx = tu_ctx(NULL, &rng, NULL);
+	x25519_keypair_generate(ctx, &kp);
+	for (size_t i = 0; i < sizeof(low_order) / sizeof(low_order[0]); i++) {
+		tu_hex_fixed(low_order[i], u, sizeof(u));
+		assert_true(x25519_is_low_order(u));
+		u[X25519_KEY_LEN - 1] ^= 0x80;
+		assert_true(x25519_is_low_order(u));
+		for (size_t bit = 0; bit < X25519_KEY_LEN * 8; bit++) {
+			u[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			assert_int_equal(x25519_is_low_order(u), dh_refuses(kp.priv, u));
+			n_low += x25519_is_low_order(u);
+			u[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		}
+	}
+	/*
+	 * The flips that give a listed point: bit 255 back (7), and bit 0 or 1
+	 * between 0 and 1 (2), p - 1 and p (2), p - 1 and p + 1 (2).
+	 */
+	assert_int_equal(n_low, 13);
+	for (int k = 0; k < 2000; k++) {
+		ctx_random(ctx, u, sizeof(u));
+		assert_false(x25519_is_low_order(u));
+		assert_false(dh_refuses(kp.priv, u));
 	}
 	x25519_keypair_clear(&kp);
 	sotto_ctx_free(ctx);
@@ -108,6 +160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(x25519_dh__weak_key__low_order_points),
+	        cmocka_unit_test(x25519_is_low_order__agrees__with_dh),
 	        cmocka_unit_test(x25519_dh__agrees__generated_pairs),
 	        cmocka_unit_test(x25519_keypair_from_private__same_result__priv_aliases_out),
 	        cmocka_unit_test(x25519_keypair_clear__zeroes__whole_pair),
