@@ -130,9 +130,8 @@ struct options {
 	double seconds, rate;
 	size_t flood, slow;
 	unsigned attackers, window;
-	bool json;
 	bool phases[PH_KINDS];
-	const char *relay_bin, *tmp;
+	struct bench_args args;
 };
 
 /* What one phase's attack did. */
@@ -792,24 +791,14 @@ static void measure(const struct options *o, struct result *res)
 	ab.o = o;
 	ab.n_flood = res->n_flood;
 	ab.n_slow = res->n_slow;
-	pthread_mutex_init(&alice.mu, NULL);
-	pthread_cond_init(&alice.cv, NULL);
-	pthread_mutex_init(&bob.mu, NULL);
-	pthread_cond_init(&bob.cv, NULL);
-	alice.other = &bob;
-	bob.other = &alice;
-	pid_t relay = bench_relay_start(o->relay_bin, addr, sizeof(addr));
-	bench_peer_start(&alice, true);
-	bench_peer_start(&bob, true);
-	bench_peer_call(&alice, bench_job_relay_add, addr);
-	bench_peer_call(&bob, bench_job_relay_add, addr);
+	pid_t relay = bench_pair_start(&alice, &bob, o->args.relay_bin, addr, sizeof(addr));
 	start_chat(o, &alice, &bob);
 	bench_sleep_ms(WARM_MS);
 	attack_env_init(&ab, addr);
 	for (int k = 0; k < PH_KINDS; k++) {
 		if (!o->phases[k])
 			continue;
-		if (!o->json)
+		if (!o->args.json)
 			fprintf(stderr, "phase %s (%.0f s)...\n", phase_names[k], o->seconds);
 		run_phase(&ab, (enum phase_kind)k, &res->phases[res->n_phases++], &alice, &bob,
 		          relay);
@@ -1020,65 +1009,46 @@ static bool parse_count(const char *v, unsigned long lo, unsigned long hi, unsig
 	return errno == 0 && *end == '\0' && *out >= lo && *out <= hi;
 }
 
-static int parse_args(int argc, char **argv, struct options *o)
+static bool parse_opt(void *user, const char *a, const char *v)
 {
+	struct options *o = user;
 	unsigned long n = 0;
+	bool ok = false;
 
+	if (strcmp(a, "--seconds") == 0) {
+		ok = bench_arg_double(v, 1, 600, &o->seconds);
+	} else if (strcmp(a, "--rate") == 0) {
+		ok = bench_arg_double(v, 1, 10000, &o->rate);
+	} else if (strcmp(a, "--flood") == 0) {
+		ok = parse_count(v, 1, CONNS_MAX, &n);
+		o->flood = n;
+	} else if (strcmp(a, "--slow") == 0) {
+		ok = parse_count(v, 1, CONNS_MAX, &n);
+		o->slow = n;
+	} else if (strcmp(a, "--attackers") == 0) {
+		ok = parse_count(v, 2, ATTACKERS_MAX, &n); /* replay needs a victim and a thief */
+		o->attackers = (unsigned)n;
+	} else if (strcmp(a, "--window") == 0) {
+		ok = parse_count(v, 1, WINDOW_MAX, &n);
+		o->window = (unsigned)n;
+	} else if (strcmp(a, "--phases") == 0) {
+		ok = parse_phases(v, o->phases);
+	}
+	return ok;
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
 	*o = (struct options){.seconds = 10,
 	                      .rate = RATE_DEFAULT,
 	                      .flood = FLOOD_DEFAULT,
 	                      .slow = SLOW_DEFAULT,
 	                      .attackers = ATTACKERS_DEFAULT,
 	                      .window = WINDOW_DEFAULT,
-	                      .relay_bin = SOTTO_RELAY_BIN,
-	                      .tmp = "/tmp"};
+	                      .args = {.relay_bin = SOTTO_RELAY_BIN, .tmp = "/tmp"}};
 	for (int k = 0; k < PH_KINDS; k++)
 		o->phases[k] = true;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end = NULL;
-		bool ok = v != NULL;
-		if (strcmp(a, "--json") == 0) {
-			o->json = true;
-			continue;
-		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		} else if (!ok) {
-			return -1;
-		} else if (strcmp(a, "--seconds") == 0) {
-			o->seconds = strtod(v, &end);
-			ok = *end == '\0' && o->seconds >= 1 && o->seconds <= 600;
-		} else if (strcmp(a, "--rate") == 0) {
-			o->rate = strtod(v, &end);
-			ok = *end == '\0' && o->rate >= 1 && o->rate <= 10000;
-		} else if (strcmp(a, "--flood") == 0) {
-			ok = parse_count(v, 1, CONNS_MAX, &n);
-			o->flood = n;
-		} else if (strcmp(a, "--slow") == 0) {
-			ok = parse_count(v, 1, CONNS_MAX, &n);
-			o->slow = n;
-		} else if (strcmp(a, "--attackers") == 0) {
-			ok = parse_count(v, 2, ATTACKERS_MAX,
-			                 &n); /* replay needs a victim and a thief */
-			o->attackers = (unsigned)n;
-		} else if (strcmp(a, "--window") == 0) {
-			ok = parse_count(v, 1, WINDOW_MAX, &n);
-			o->window = (unsigned)n;
-		} else if (strcmp(a, "--phases") == 0) {
-			ok = parse_phases(v, o->phases);
-		} else if (strcmp(a, "--relay") == 0) {
-			o->relay_bin = v;
-		} else if (strcmp(a, "--tmp") == 0) {
-			o->tmp = v;
-		} else {
-			ok = false;
-		}
-		if (!ok)
-			return -1;
-		i++;
-	}
-	return 0;
+	bench_parse_args(argc, argv, &o->args, usage, parse_opt, o);
 }
 
 int main(int argc, char **argv)
@@ -1087,17 +1057,14 @@ int main(int argc, char **argv)
 	struct options o;
 	size_t n_phases = 0, want;
 
-	if (parse_args(argc, argv, &o) != 0) {
-		usage(stderr);
-		return 2;
-	}
+	parse_args(argc, argv, &o);
 	if (sodium_init() < 0)
 		bench_die("libsodium");
-	if (access(o.relay_bin, X_OK) != 0)
+	if (access(o.args.relay_bin, X_OK) != 0)
 		bench_die("sotto-relay not found (see --relay)");
 	for (int k = 0; k < PH_KINDS; k++)
 		n_phases += o.phases[k];
-	bench_init("abuse", o.tmp, (unsigned)((double)n_phases * (o.seconds + 60) + 300));
+	bench_init("abuse", o.args.tmp, (unsigned)((double)n_phases * (o.seconds + 60) + 300));
 	/* Raised before the relay starts: it inherits the limit, then raises its own. */
 	want = o.flood > o.slow ? o.flood : o.slow;
 	size_t budget = relay_raw_fd_budget(want, FD_MARGIN);
@@ -1108,11 +1075,11 @@ int main(int argc, char **argv)
 	res.n_slow = o.slow < budget ? o.slow : budget;
 	if (res.n_flood == 0 || res.n_slow == 0)
 		bench_die("no descriptors left for the flood (RLIMIT_NOFILE)");
-	if (!o.json)
+	if (!o.args.json)
 		fprintf(stderr, "%zu phases of %.0f s, alice and bob at %.0f texts/s each way...\n",
 		        n_phases, o.seconds, o.rate);
 	measure(&o, &res);
-	if (o.json)
+	if (o.args.json)
 		print_json(&o, &res);
 	else
 		print_table(&o, &res);

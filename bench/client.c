@@ -89,8 +89,7 @@ struct options {
 	double seconds, build_seconds, rate;
 	int window;
 	long messages;
-	bool json;
-	const char *relay_bin, *tmp;
+	struct bench_args args;
 };
 
 static long status_kb(const char *field)
@@ -353,17 +352,7 @@ static void measure(const struct options *o, const char *self, struct figures *f
 	uint32_t lo, hi;
 	uint64_t t0, t1;
 
-	pthread_mutex_init(&alice.mu, NULL);
-	pthread_cond_init(&alice.cv, NULL);
-	pthread_mutex_init(&bob.mu, NULL);
-	pthread_cond_init(&bob.cv, NULL);
-	alice.other = &bob;
-	bob.other = &alice;
-	pid_t relay = bench_relay_start(o->relay_bin, addr, sizeof(addr));
-	bench_peer_start(&alice, true);
-	bench_peer_start(&bob, true);
-	bench_peer_call(&alice, bench_job_relay_add, addr);
-	bench_peer_call(&bob, bench_job_relay_add, addr);
+	pid_t relay = bench_pair_start(&alice, &bob, o->args.relay_bin, addr, sizeof(addr));
 	d.contacts[0] = bench_make_contact(&alice, &bob);
 	d.n_contacts = 1;
 
@@ -533,55 +522,38 @@ static void usage(FILE *f)
 	        WINDOW_DEFAULT, CLIENT_AGENT_OUTBOX_MAX, SOTTO_RELAY_BIN);
 }
 
-static int parse_args(int argc, char **argv, struct options *o)
+static bool parse_opt(void *user, const char *a, const char *v)
+{
+	struct options *o = user;
+	char *end = NULL;
+	bool ok = false;
+
+	if (strcmp(a, "--seconds") == 0) {
+		ok = bench_arg_double(v, 0.1, 600, &o->seconds);
+	} else if (strcmp(a, "--build-seconds") == 0) {
+		ok = bench_arg_double(v, 0, 3600, &o->build_seconds);
+	} else if (strcmp(a, "--rate") == 0) {
+		ok = bench_arg_double(v, 1, 100000, &o->rate);
+	} else if (strcmp(a, "--messages") == 0) {
+		o->messages = strtol(v, &end, 10);
+		ok = *end == '\0' && o->messages >= 0 && o->messages <= SEQ_CAP / 2;
+	} else if (strcmp(a, "--window") == 0) {
+		long w = strtol(v, &end, 10);
+		ok = *end == '\0' && w >= 1 && w <= CLIENT_AGENT_OUTBOX_MAX;
+		o->window = (int)w;
+	}
+	return ok;
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){.seconds = 5.0,
 	                      .build_seconds = 60,
 	                      .rate = 1000,
 	                      .window = WINDOW_DEFAULT,
 	                      .messages = 100000,
-	                      .relay_bin = SOTTO_RELAY_BIN,
-	                      .tmp = "/tmp"};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end = NULL;
-		bool ok = v != NULL;
-		if (strcmp(a, "--json") == 0) {
-			o->json = true;
-			continue;
-		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		} else if (!ok) {
-			return -1;
-		} else if (strcmp(a, "--seconds") == 0) {
-			o->seconds = strtod(v, &end);
-			ok = *end == '\0' && o->seconds >= 0.1 && o->seconds <= 600;
-		} else if (strcmp(a, "--build-seconds") == 0) {
-			o->build_seconds = strtod(v, &end);
-			ok = *end == '\0' && o->build_seconds >= 0 && o->build_seconds <= 3600;
-		} else if (strcmp(a, "--rate") == 0) {
-			o->rate = strtod(v, &end);
-			ok = *end == '\0' && o->rate >= 1 && o->rate <= 100000;
-		} else if (strcmp(a, "--messages") == 0) {
-			o->messages = strtol(v, &end, 10);
-			ok = *end == '\0' && o->messages >= 0 && o->messages <= SEQ_CAP / 2;
-		} else if (strcmp(a, "--window") == 0) {
-			long w = strtol(v, &end, 10);
-			ok = *end == '\0' && w >= 1 && w <= CLIENT_AGENT_OUTBOX_MAX;
-			o->window = (int)w;
-		} else if (strcmp(a, "--relay") == 0) {
-			o->relay_bin = v;
-		} else if (strcmp(a, "--tmp") == 0) {
-			o->tmp = v;
-		} else {
-			ok = false;
-		}
-		if (!ok)
-			return -1;
-		i++;
-	}
-	return 0;
+	                      .args = {.relay_bin = SOTTO_RELAY_BIN, .tmp = "/tmp"}};
+	bench_parse_args(argc, argv, &o->args, usage, parse_opt, o);
 }
 
 int main(int argc, char **argv)
@@ -592,25 +564,22 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && strcmp(argv[1], "--child") == 0)
 		return child_main(argv[2], argv[3]);
-	if (parse_args(argc, argv, &o) != 0) {
-		usage(stderr);
-		return 2;
-	}
+	parse_args(argc, argv, &o);
 	if (sodium_init() < 0)
 		bench_die("libsodium");
-	if (access(o.relay_bin, X_OK) != 0)
+	if (access(o.args.relay_bin, X_OK) != 0)
 		bench_die("sotto-relay not found (see --relay)");
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
 		bench_die("cannot find this program");
 	self[n] = '\0';
-	bench_init("client", o.tmp, (unsigned)(2 * o.seconds + o.build_seconds + 300));
-	if (!o.json)
+	bench_init("client", o.args.tmp, (unsigned)(2 * o.seconds + o.build_seconds + 300));
+	if (!o.args.json)
 		fprintf(stderr,
 		        "measuring, %.1f s per figure, up to %.0f s to build the profile...\n",
 		        o.seconds, o.build_seconds);
 	measure(&o, self, &f);
-	if (o.json)
+	if (o.args.json)
 		print_json(&o, &f);
 	else
 		print_table(&o, &f);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * common.c - what the benchmark programs that drive real client agents
- * share (see common.h): child processes and a temporary directory removed
- * at exit, a sotto-relay daemon from this build, and client agents on real
- * profiles, each on its own loop and thread, sending paced texts whose send
- * and show times are kept by sequence number.
+ * common.c - what the benchmark programs share (see common.h): child
+ * processes and a temporary directory removed at exit, servers on free
+ * loopback ports, the options every program takes, a sotto-relay daemon
+ * from this build, and client agents on real profiles, each on its own loop
+ * and thread, sending paced texts whose send and show times are kept by
+ * sequence number. bench/client and bench/abuse use all of it; bench/relay
+ * the process plumbing, the command line and the relay daemon.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -165,7 +167,7 @@ size_t bench_read_all(int fd, char *buf, size_t cap)
 	return n;
 }
 
-static uint16_t free_port(void)
+uint16_t bench_free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
@@ -177,11 +179,13 @@ static uint16_t free_port(void)
 	return ntohs(a.sin_port);
 }
 
-static void wait_listening(uint16_t port, pid_t pid)
+void bench_wait_listening(uint16_t port, pid_t pid, const char *what)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET,
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	                        .sin_port = htons(port)};
+	char msg[128];
+
 	for (int i = 0; i < 1000; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
@@ -189,25 +193,41 @@ static void wait_listening(uint16_t port, pid_t pid)
 			close(fd);
 		if (ok)
 			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			bench_die("sotto-relay exited at start (see its log)");
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			snprintf(msg, sizeof(msg), "%s exited at start (see its log)", what);
+			bench_die(msg);
+		}
 		bench_sleep_ms(10);
 	}
-	bench_die("sotto-relay did not start listening in 10 s");
+	snprintf(msg, sizeof(msg), "%s did not start listening in 10 s", what);
+	bench_die(msg);
 }
 
 /* Starts a fresh relay; addr gets its "sotto://KEY@host:port". */
-pid_t bench_relay_start(const char *relay_bin, char *addr, size_t cap)
+pid_t bench_relay_start(const char *relay_bin, const char *name, unsigned max_conns, char *addr,
+                        size_t cap)
 {
-	char dir[300], log[400], port[16];
+	char dir[300], log[400], port[16], conns[16];
 	int fd = -1;
 
-	snprintf(dir, sizeof(dir), "%s/relay", bench_tmpdir);
-	snprintf(log, sizeof(log), "%s/relay.log", bench_tmpdir);
-	snprintf(port, sizeof(port), "%u", (unsigned)free_port());
-	char *init[] = {
-	        (char *)relay_bin,     "init",    "--dir", dir, "--port", port, "--quota", "65536",
-	        "--queues-per-minute", "1000000", NULL};
+	snprintf(dir, sizeof(dir), "%s/%s", bench_tmpdir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", bench_tmpdir, name);
+	snprintf(port, sizeof(port), "%u", (unsigned)bench_free_port());
+	snprintf(conns, sizeof(conns), "%u", max_conns);
+	/* Without max_conns the list ends before --max-connections. */
+	char *init[] = {(char *)relay_bin,
+	                "init",
+	                "--dir",
+	                dir,
+	                "--port",
+	                port,
+	                "--quota",
+	                "65536",
+	                "--queues-per-minute",
+	                "1000000",
+	                max_conns > 0 ? "--max-connections" : NULL,
+	                conns,
+	                NULL};
 	pid_t pid = bench_spawn(init, log, &fd);
 	size_t n = bench_read_all(fd, addr, cap);
 	int status = bench_stop_child(pid, 0);
@@ -217,8 +237,46 @@ pid_t bench_relay_start(const char *relay_bin, char *addr, size_t cap)
 		bench_die("sotto-relay init failed (see its log)");
 	char *run[] = {(char *)relay_bin, "run", "--dir", dir, "--allow-root", NULL};
 	pid = bench_spawn(run, log, NULL);
-	wait_listening((uint16_t)strtoul(port, NULL, 10), pid);
+	bench_wait_listening((uint16_t)strtoul(port, NULL, 10), pid, "sotto-relay");
 	return pid;
+}
+
+/* ---- the command line ---- */
+
+void bench_parse_args(int argc, char **argv, struct bench_args *args, void (*usage)(FILE *),
+                      bool (*opt)(void *user, const char *name, const char *value), void *user)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--json") == 0) {
+			args->json = true;
+			continue;
+		}
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (v == NULL)
+			goto bad;
+		if (strcmp(a, "--relay") == 0)
+			args->relay_bin = v;
+		else if (strcmp(a, "--tmp") == 0)
+			args->tmp = v;
+		else if (!opt(user, a, v))
+			goto bad;
+		i++;
+	}
+	return;
+bad:
+	usage(stderr);
+	exit(2);
+}
+
+bool bench_arg_double(const char *v, double lo, double hi, double *out)
+{
+	char *end = NULL;
+	*out = strtod(v, &end);
+	return *end == '\0' && *out >= lo && *out <= hi;
 }
 
 /* ---- message times, shared by the threads ---- */
@@ -543,6 +601,24 @@ static void job_connect(struct bench_peer *p, void *arg)
 	if (client_agent_connect(p->agent, inv->link, strlen(inv->link), NULL, NULL, NULL) !=
 	    SOTTO_OK)
 		bench_die("connect");
+}
+
+/* A relay, then alice and bob on new profiles, both using it; returns the relay's pid. */
+pid_t bench_pair_start(struct bench_peer *alice, struct bench_peer *bob, const char *relay_bin,
+                       char *addr, size_t cap)
+{
+	pthread_mutex_init(&alice->mu, NULL);
+	pthread_cond_init(&alice->cv, NULL);
+	pthread_mutex_init(&bob->mu, NULL);
+	pthread_cond_init(&bob->cv, NULL);
+	alice->other = bob;
+	bob->other = alice;
+	pid_t relay = bench_relay_start(relay_bin, "relay", 0, addr, cap);
+	bench_peer_start(alice, true);
+	bench_peer_start(bob, true);
+	bench_peer_call(alice, bench_job_relay_add, addr);
+	bench_peer_call(bob, bench_job_relay_add, addr);
+	return relay;
 }
 
 /* One new contact between alice and bob; returns alice's contact ID. */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * common.h - what the benchmark programs that drive real client agents
- * share: process plumbing (children killed at exit and on the guard alarm,
- * a temporary directory removed at exit), a sotto-relay daemon started from
- * this build, and a peer: a real profile (store_profile, a key without
- * passphrase, store_db) and a client_agent on its own loop and thread,
- * driven from the main thread through jobs run on its loop.
+ * common.h - what the benchmark programs share: process plumbing (children
+ * killed at exit and on the guard alarm, a temporary directory removed at
+ * exit, servers on free loopback ports), the options every program takes, a
+ * sotto-relay daemon started from this build, and, for the programs that
+ * drive real client agents, a peer: a real profile (store_profile, a key
+ * without passphrase, store_db) and a client_agent on its own loop and
+ * thread, driven from the main thread through jobs run on its loop.
  *
  * Texts are BENCH_TEXT_LEN bytes starting with their sequence number in
  * decimal; bench_t_send and bench_t_shown keep, by sequence number, when
@@ -24,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <sotto/sotto.h>
@@ -44,7 +46,7 @@ enum {
 
 /* ---- process plumbing ---- */
 
-extern const char *bench_name;              /* prefixes messages ("client", "abuse") */
+extern const char *bench_name;              /* prefixes messages ("client", "abuse", "relay") */
 extern char bench_tmpdir[BENCH_TMPDIR_LEN]; /* removed at exit */
 extern _Atomic uint64_t *bench_t_send;      /* by sequence number: send_text called */
 extern _Atomic uint64_t *bench_t_shown;     /* by sequence number: RECEIVED */
@@ -68,12 +70,39 @@ int bench_stop_child(pid_t pid, int sig);
 /* Reads all of fd (bounded by cap, NUL-terminated) and closes it. */
 size_t bench_read_all(int fd, char *buf, size_t cap);
 
+/* A loopback TCP port that was free a moment ago. */
+uint16_t bench_free_port(void);
+/* Waits (10 s at most) until pid accepts on port; exits naming it what if it does not. */
+void bench_wait_listening(uint16_t port, pid_t pid, const char *what);
+
 /*
- * Inits and runs a fresh relay in bench_tmpdir/relay (log: relay.log, a free
- * loopback port, a large quota and queue rate); addr gets its
+ * Inits and runs a fresh relay in bench_tmpdir/NAME (log: NAME.log, a free
+ * loopback port, a large quota and queue rate, and --max-connections
+ * max_conns unless 0: the relay's default); addr gets its
  * "sotto://KEY@host:port". Returns its pid once it accepts connections.
  */
-pid_t bench_relay_start(const char *relay_bin, char *addr, size_t cap);
+pid_t bench_relay_start(const char *relay_bin, const char *name, unsigned max_conns, char *addr,
+                        size_t cap);
+
+/* ---- the command line ---- */
+
+/* The options every program takes; the caller sets their defaults. */
+struct bench_args {
+	bool json;             /* --json: one JSON object instead of the table */
+	const char *relay_bin; /* --relay PATH: the sotto-relay binary */
+	const char *tmp;       /* --tmp DIR: where bench_tmpdir is made */
+};
+
+/*
+ * Parses argv: --json, --relay and --tmp into *args, --help and -h print
+ * usage to stdout and exit 0; every other option takes one value and goes to
+ * opt(user, name, value), false for a name it does not know or a bad value.
+ * On bad usage (that, or a missing value) prints usage to stderr and exits 2.
+ */
+void bench_parse_args(int argc, char **argv, struct bench_args *args, void (*usage)(FILE *),
+                      bool (*opt)(void *user, const char *name, const char *value), void *user);
+/* *out gets v as a number; false unless all of v is one in [lo, hi]. */
+bool bench_arg_double(const char *v, double lo, double hi, double *out);
 
 /* ---- texts and their times ---- */
 
@@ -168,6 +197,14 @@ bool bench_has_sent(struct bench_peer *p, unsigned long v);
 void bench_job_relay_add(struct bench_peer *p, void *arg);
 void bench_job_drive(struct bench_peer *p, void *arg);
 void bench_job_halt(struct bench_peer *p, void *arg);
+
+/*
+ * Starts a relay (bench_relay_start, "relay", into addr), then alice and bob
+ * (names set) on new profiles, each the other's other, both using the relay;
+ * returns the relay's pid.
+ */
+pid_t bench_pair_start(struct bench_peer *alice, struct bench_peer *bob, const char *relay_bin,
+                       char *addr, size_t cap);
 
 /* One new contact between alice and bob (invite, connect); returns alice's contact ID. */
 int64_t bench_make_contact(struct bench_peer *alice, struct bench_peer *bob);

@@ -33,13 +33,12 @@
  * redis-server; the RSS growth divided by 10,000 is the cost of one.
  *
  * Every child runs with PR_SET_PDEATHSIG and is killed at exit; every wait
- * is bounded, and an alarm ends a run that hangs anyway.
+ * is bounded, and an alarm ends a run that hangs anyway (common.c's process
+ * plumbing, shared with bench/client and bench/abuse).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -51,12 +50,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -64,6 +61,7 @@
 
 #include <sotto/sotto.h>
 
+#include "common.h"
 #include "crypto/x25519.h"
 #include "net/addr.h"
 #include "net/conn.h"
@@ -82,9 +80,9 @@ enum {
 	BODY_DEFAULT = 15000,
 	LAT_CAP = 1 << 20, /* latency samples kept per receiver */
 	IDLE_CONNS = 10000,
+	CONNS_MAX = 16384,    /* sotto-relay --max-connections */
 	PACE_MS = 1,          /* a paced sender's timer */
 	PACE_IN_FLIGHT = 256, /* a paced sender's cap on unanswered SENDs */
-	CHILDREN_MAX = 8,
 	GUARD_MS = 30000,
 	RESP_BUF = 65536,
 };
@@ -95,125 +93,15 @@ struct options {
 	int queues[2];
 	int n_runs;
 	size_t body;
-	bool json;
-	const char *relay_bin, *redis_bin;
+	const char *redis_bin;
+	struct bench_args args;
 };
 
-/* ---- process plumbing ---- */
-
-static pid_t g_children[CHILDREN_MAX];
-static char g_tmpdir[256];
+/* ---- clock, RSS, sockets ---- */
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static void cleanup(void)
-{
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] > 0) {
-			kill(g_children[i], SIGKILL);
-			(void)waitpid(g_children[i], NULL, 0);
-			g_children[i] = 0;
-		}
-	}
-	if (g_tmpdir[0] != '\0')
-		(void)nftw(g_tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* The run took far too long: kill the children (they also die with us) and stop. */
-static void on_alarm(int sig)
-{
-	static const char msg[] = "relay bench: guard timeout, giving up\n";
-	(void)sig;
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] > 0)
-			kill(g_children[i], SIGKILL);
-	}
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static _Noreturn void die(const char *what)
-{
-	fprintf(stderr, "relay bench: %s\n", what);
-	exit(1);
-}
-
-/* Starts argv with stdout and stderr to log (or to a pipe returned in *out_fd). */
-static pid_t spawn(char *const argv[], const char *log, int *out_fd)
-{
-	int pfd[2] = {-1, -1};
-	if (out_fd != NULL && pipe(pfd) != 0)
-		die("pipe");
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			(void)dup2(fd, 2);
-			(void)dup2(out_fd != NULL ? pfd[1] : fd, 1);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (out_fd != NULL) {
-		close(pfd[1]);
-		*out_fd = pfd[0];
-	}
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] == 0) {
-			g_children[i] = pid;
-			return pid;
-		}
-	}
-	kill(pid, SIGKILL);
-	die("too many children");
-}
-
-/* SIGTERM, up to 5 s, then SIGKILL; returns the wait status. */
-static int stop_child(pid_t pid, int sig)
-{
-	int status = 0;
-	kill(pid, sig);
-	for (int i = 0; i < 500; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			goto out;
-		sleep_ms(10);
-	}
-	kill(pid, SIGKILL);
-	(void)waitpid(pid, &status, 0);
-out:
-	for (int i = 0; i < CHILDREN_MAX; i++) {
-		if (g_children[i] == pid)
-			g_children[i] = 0;
-	}
-	return status;
+	return (double)bench_now_ns() / 1e9;
 }
 
 static long rss_kb(pid_t pid)
@@ -230,18 +118,6 @@ static long rss_kb(pid_t pid)
 	}
 	fclose(f);
 	return kb;
-}
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-		die("cannot find a free port");
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 static int tcp_connect(uint16_t port)
@@ -262,21 +138,6 @@ static int tcp_connect(uint16_t port)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
-}
-
-static void wait_listening(uint16_t port, pid_t pid)
-{
-	for (int i = 0; i < 1000; i++) {
-		int fd = tcp_connect(port);
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			die("a server exited at start (see its log)");
-		sleep_ms(10);
-	}
-	die("a server did not start listening in 10 s");
 }
 
 /* ---- shared run state ---- */
@@ -307,7 +168,7 @@ struct lat {
 
 static void body_fill(const struct run *r, uint8_t *body, int q, uint32_t seq)
 {
-	uint64_t t = now_ns();
+	uint64_t t = bench_now_ns();
 	memcpy(body, r->filler, r->o->body);
 	memcpy(body, &t, 8);
 	memcpy(body + 8, &q, 4);
@@ -327,7 +188,7 @@ static bool body_check(struct run *r, struct lat *lat, const uint8_t *body, size
 		return false;
 	atomic_fetch_add(&r->delivered, 1);
 	if (atomic_load(&r->phase) == PH_MEASURE && lat->n < LAT_CAP)
-		lat->us[lat->n++] = (uint32_t)((now_ns() - t) / 1000u);
+		lat->us[lat->n++] = (uint32_t)((bench_now_ns() - t) / 1000u);
 	return true;
 }
 
@@ -348,7 +209,7 @@ static void percentiles(struct lat *lats, int n, double *p50, double *p99)
 		return;
 	uint32_t *all = malloc(total * sizeof(*all));
 	if (all == NULL)
-		die("out of memory");
+		bench_die("out of memory");
 	for (int i = 0; i < n; i++) {
 		memcpy(all + k, lats[i].us, lats[i].n * sizeof(*all));
 		k += lats[i].n;
@@ -457,7 +318,7 @@ static void on_pace(uv_timer_t *t)
 {
 	struct client *c = t->data;
 	struct run *r = c->r;
-	uint64_t due = (uint64_t)((double)(now_ns() - c->pace_t0_ns) * r->rate / 1e9);
+	uint64_t due = (uint64_t)((double)(bench_now_ns() - c->pace_t0_ns) * r->rate / 1e9);
 
 	while (c->pace_sent < due && c->in_flight < PACE_IN_FLIGHT && !c->failed &&
 	       atomic_load(&r->phase) != PH_STOP) {
@@ -491,7 +352,7 @@ static void on_open(void *user, struct net_conn *conn, const uint8_t *session_id
 			push_cmd(c, &bw, &cmd, r->q[q].k_rauth);
 		}
 	} else if (r->rate > 0) {
-		c->pace_t0_ns = now_ns();
+		c->pace_t0_ns = bench_now_ns();
 		if (uv_timer_start(&c->pace, on_pace, PACE_MS, PACE_MS) != 0)
 			client_fail(c, "pace timer", SOTTO_ERR_INTERNAL);
 	} else {
@@ -660,14 +521,14 @@ static void *client_thread(void *arg)
 	    uv_timer_init(&c->loop, &c->tick) != 0 || uv_timer_init(&c->loop, &c->pace) != 0 ||
 	    uv_check_init(&c->loop, &c->ack_check) != 0 ||
 	    uv_check_start(&c->ack_check, on_ack_check) != 0)
-		die("client setup");
+		bench_die("client setup");
 	c->tick.data = c;
 	c->pace.data = c;
 	c->ack_check.data = c;
 	relay_batch_writer_init(&c->ack_bw, c->ack_buf);
 	if (net_conn_dial(c->ctx, &c->loop, c->addr, NULL, &cb, &c->conn) != SOTTO_OK ||
 	    uv_timer_start(&c->tick, on_tick, 5, 5) != 0)
-		die("dial");
+		bench_die("dial");
 	(void)uv_run(&c->loop, UV_RUN_DEFAULT);
 	(void)uv_loop_close(&c->loop);
 	sotto_ctx_free(c->ctx);
@@ -678,52 +539,21 @@ static void *client_thread(void *arg)
 
 struct relay_proc {
 	pid_t pid;
-	char dir[300];
 	struct net_addr addr;
 };
 
 static void relay_start(const struct options *o, struct relay_proc *rp, const char *name)
 {
-	char port[16], log[400], text[256];
-	int fd = -1, status = 0;
+	char text[256];
 
-	snprintf(rp->dir, sizeof(rp->dir), "%s/%s", g_tmpdir, name);
-	snprintf(log, sizeof(log), "%s/%s.log", g_tmpdir, name);
-	snprintf(port, sizeof(port), "%u", (unsigned)free_port());
-	char *init[] = {(char *)o->relay_bin,
-	                "init",
-	                "--dir",
-	                rp->dir,
-	                "--port",
-	                port,
-	                "--quota",
-	                "65536",
-	                "--queues-per-minute",
-	                "1000000",
-	                "--max-connections",
-	                "16384",
-	                NULL};
-	pid_t pid = spawn(init, log, &fd);
-	ssize_t n = 0, k;
-	while (n < (ssize_t)sizeof(text) - 1 &&
-	       (k = read(fd, text + n, sizeof(text) - 1 - (size_t)n)) > 0)
-		n += k;
-	close(fd);
-	status = stop_child(pid, 0); /* init exits by itself; bounded anyway */
-	text[n > 0 ? n : 0] = '\0';
-	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-		text[--n] = '\0';
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    net_addr_parse(text, (size_t)n, &rp->addr) != SOTTO_OK)
-		die("sotto-relay init failed (see its log)");
-	char *run[] = {(char *)o->relay_bin, "run", "--dir", rp->dir, "--allow-root", NULL};
-	rp->pid = spawn(run, log, NULL);
-	wait_listening((uint16_t)strtoul(port, NULL, 10), rp->pid);
+	rp->pid = bench_relay_start(o->args.relay_bin, name, CONNS_MAX, text, sizeof(text));
+	if (net_addr_parse(text, strlen(text), &rp->addr) != SOTTO_OK)
+		bench_die("sotto-relay init failed (see its log)");
 }
 
 static void relay_stop(struct relay_proc *rp)
 {
-	int status = stop_child(rp->pid, SIGTERM);
+	int status = bench_stop_child(rp->pid, SIGTERM);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fprintf(stderr, "relay bench: sotto-relay did not exit cleanly (status %d)\n",
 		        status);
@@ -740,11 +570,11 @@ static void run_phases(struct run *r, unsigned long (*delivered)(struct run *), 
                        pid_t server)
 {
 	atomic_store(&r->phase, PH_WARM);
-	sleep_ms(500);
+	bench_sleep_ms(500);
 	unsigned long d0 = delivered(r);
 	double t0 = now_s();
 	atomic_store(&r->phase, PH_MEASURE);
-	sleep_ms((long)(r->o->seconds * 1000));
+	bench_sleep_ms((long)(r->o->seconds * 1000));
 	unsigned long d1 = delivered(r);
 	double t1 = now_s();
 	res->rss_kb = rss_kb(server);
@@ -772,7 +602,7 @@ static void bench_relay(struct run *r, struct result *res)
 	*setup = (struct client){.r = r, .role = ROLE_SETUP, .addr = &rp.addr};
 	client_thread(setup);
 	if (setup->failed || setup->keyed != r->n_queues)
-		die("relay setup (NEW, KEY) failed");
+		bench_die("relay setup (NEW, KEY) failed");
 	int n = o->senders + o->receivers;
 	for (int i = 0; i < n; i++) {
 		struct client *c = &clients[i];
@@ -785,19 +615,19 @@ static void bench_relay(struct run *r, struct result *res)
 		c->body = malloc(o->body);
 		c->lat.us = snd ? NULL : malloc(LAT_CAP * sizeof(uint32_t));
 		if (c->body == NULL || (!snd && c->lat.us == NULL))
-			die("out of memory");
+			bench_die("out of memory");
 	}
 	/* receivers first, so their SUBs precede the first SENDs */
 	for (int i = n - 1; i >= 0; i--) {
 		if (pthread_create(&th[i], NULL, client_thread, &clients[i]) != 0)
-			die("thread");
+			bench_die("thread");
 	}
 	run_phases(r, delivered_count, res, rp.pid);
 	struct lat lats[THREADS_MAX];
 	for (int i = 0; i < n; i++) {
 		(void)pthread_join(th[i], NULL);
 		if (clients[i].failed)
-			die("a relay client failed");
+			bench_die("a relay client failed");
 		if (i >= o->senders)
 			lats[i - o->senders] = clients[i].lat;
 	}
@@ -844,7 +674,7 @@ static bool run_until(uv_loop_t *loop, const int *counter, int want)
 	uv_timer_t guard;
 	double end = now_s() + GUARD_MS / 1000.0;
 	if (uv_timer_init(loop, &guard) != 0 || uv_timer_start(&guard, idle_guard, 10, 10) != 0)
-		die("timer");
+		bench_die("timer");
 	while (*counter < want && now_s() < end)
 		(void)uv_run(loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&guard, NULL);
@@ -863,21 +693,21 @@ static double idle_relay(const struct options *o)
 
 	relay_start(o, &rp, "relay-idle");
 	if (sotto_ctx_new(&ctx, NULL) != SOTTO_OK || uv_loop_init(&loop) != 0)
-		die("idle setup");
-	sleep_ms(300);
+		bench_die("idle setup");
+	bench_sleep_ms(300);
 	long before = rss_kb(rp.pid);
 	for (int i = 0; i < IDLE_CONNS; i++) {
 		if (net_conn_dial(ctx, &loop, &rp.addr, NULL, &cb, &conns[i]) != SOTTO_OK)
-			die("idle dial");
+			bench_die("idle dial");
 	}
 	if (!run_until(&loop, &s.n_open, IDLE_CONNS))
-		die("idle connections did not all open");
-	sleep_ms(300);
+		bench_die("idle connections did not all open");
+	bench_sleep_ms(300);
 	long after = rss_kb(rp.pid);
 	for (int i = 0; i < IDLE_CONNS; i++)
 		net_conn_close(conns[i]);
 	if (!run_until(&loop, &s.n_closed, IDLE_CONNS))
-		die("idle connections did not all close");
+		bench_die("idle connections did not all close");
 	(void)uv_loop_close(&loop);
 	sotto_ctx_free(ctx);
 	relay_stop(&rp);
@@ -1047,12 +877,12 @@ static void *redis_sender(void *arg)
 	size_t bl;
 
 	if (rc == NULL || !resp_connect(rc, c->port))
-		die("redis sender connect");
+		bench_die("redis sender connect");
 	while (atomic_load(&r->phase) != PH_STOP || pending > 0) {
 		if (atomic_load(&r->phase) != PH_STOP && pending < r->o->window) {
 			size_t n = cmd_lpush(c, q, seq++);
 			if (n == 0 || !write_all(rc->fd, c->out, n))
-				die("redis LPUSH write");
+				bench_die("redis LPUSH write");
 			pending++;
 			q += r->o->senders;
 			if (q >= r->n_queues)
@@ -1060,7 +890,7 @@ static void *redis_sender(void *arg)
 			continue;
 		}
 		if (!resp_read(rc, &kind, &iv, c->body, RELAY_MSG_BODY_MAX, &bl))
-			die("redis LPUSH reply");
+			bench_die("redis LPUSH reply");
 		pending--;
 		if (kind == RK_INT)
 			atomic_fetch_add(&r->sent_ok, 1);
@@ -1103,7 +933,7 @@ static void redis_receive_one(struct rclient *c, struct resp_conn *rc, int q, in
 	size_t bl = 0, n;
 
 	if (!resp_read(rc, &kind, &iv, c->body, r->o->body, &bl))
-		die("redis receive reply");
+		bench_die("redis receive reply");
 	if (*lrem > 0) {
 		(*lrem)--;
 		if (kind != RK_INT || iv != 1)
@@ -1118,10 +948,10 @@ static void redis_receive_one(struct rclient *c, struct resp_conn *rc, int q, in
 		n = cmd_receive(c, q, c->body, bl);
 		(*lrem)++;
 	} else {
-		die("redis BLMOVE answered an error");
+		bench_die("redis BLMOVE answered an error");
 	}
 	if (atomic_load(&r->phase) != PH_STOP && (n == 0 || !write_all(rc->fd, c->out, n)))
-		die("redis receive write");
+		bench_die("redis receive write");
 }
 
 static void *redis_receiver(void *arg)
@@ -1135,18 +965,18 @@ static void *redis_receiver(void *arg)
 	struct pollfd *pf = malloc((size_t)nq * sizeof(*pf));
 	int *lrem = calloc((size_t)nq, sizeof(int));
 	if (rc == NULL || pf == NULL || lrem == NULL)
-		die("out of memory");
+		bench_die("out of memory");
 	for (int i = 0; i < nq; i++) {
 		int q = c->index + i * r->o->receivers;
 		size_t n = cmd_receive(c, q, NULL, 0);
 		if (!resp_connect(&rc[i], c->port) || !write_all(rc[i].fd, c->out, n))
-			die("redis receiver connect");
+			bench_die("redis receiver connect");
 		pf[i] = (struct pollfd){.fd = rc[i].fd, .events = POLLIN};
 	}
 	while (atomic_load(&r->phase) != PH_STOP) {
 		int k = poll(pf, (nfds_t)nq, 20);
 		if (k < 0 && errno != EINTR)
-			die("poll");
+			bench_die("poll");
 		for (int i = 0; k > 0 && i < nq; i++) {
 			if (pf[i].revents == 0)
 				continue;
@@ -1170,11 +1000,11 @@ static pid_t redis_start(const struct options *o, const char *fsync, uint16_t *p
                          const char *name)
 {
 	char dir[300], log[400], ports[16];
-	snprintf(dir, sizeof(dir), "%s/%s", g_tmpdir, name);
-	snprintf(log, sizeof(log), "%s/%s.log", g_tmpdir, name);
+	snprintf(dir, sizeof(dir), "%s/%s", bench_tmpdir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", bench_tmpdir, name);
 	if (mkdir(dir, 0700) != 0)
-		die("mkdir");
-	*port = free_port();
+		bench_die("mkdir");
+	*port = bench_free_port();
 	snprintf(ports, sizeof(ports), "%u", (unsigned)*port);
 	char *argv[] = {(char *)o->redis_bin,
 	                "--port",
@@ -1196,8 +1026,8 @@ static pid_t redis_start(const struct options *o, const char *fsync, uint16_t *p
 	                "--protected-mode",
 	                "yes",
 	                NULL};
-	pid_t pid = spawn(argv, log, NULL);
-	wait_listening(*port, pid);
+	pid_t pid = bench_spawn(argv, log, NULL);
+	bench_wait_listening(*port, pid, "redis-server");
 	return pid;
 }
 
@@ -1219,14 +1049,14 @@ static void bench_redis(struct run *r, const char *fsync, struct result *res)
 		cl[i].out = malloc(2 * RESP_BUF);
 		cl[i].lat.us = snd ? NULL : malloc(LAT_CAP * sizeof(uint32_t));
 		if (cl[i].body == NULL || cl[i].out == NULL || (!snd && cl[i].lat.us == NULL))
-			die("out of memory");
+			bench_die("out of memory");
 	}
 	for (int i = n - 1; i >= 0; i--) {
 		if (pthread_create(&th[i], NULL, i < o->senders ? redis_sender : redis_receiver,
 		                   &cl[i]) != 0)
-			die("thread");
+			bench_die("thread");
 	}
-	sleep_ms(100); /* the receivers' first BLMOVEs */
+	bench_sleep_ms(100); /* the receivers' first BLMOVEs */
 	run_phases(r, delivered_count, res, pid);
 	struct lat lats[THREADS_MAX];
 	for (int i = 0; i < n; i++) {
@@ -1243,7 +1073,7 @@ static void bench_redis(struct run *r, const char *fsync, struct result *res)
 	res->sent_ok = atomic_load(&r->sent_ok);
 	res->delivered = atomic_load(&r->delivered);
 	res->errors = atomic_load(&r->errors);
-	(void)stop_child(pid, SIGTERM);
+	(void)bench_stop_child(pid, SIGTERM);
 }
 
 static double idle_redis(const struct options *o)
@@ -1259,19 +1089,19 @@ static double idle_redis(const struct options *o)
 
 	pid_t pid = redis_start(o, "everysec", &port, "redis-idle");
 	size_t n = resp_encode(cmd, sizeof(cmd), 1, ping, ping_len);
-	sleep_ms(300);
+	bench_sleep_ms(300);
 	long before = rss_kb(pid);
 	for (int i = 0; i < IDLE_CONNS; i++) {
 		if (!resp_connect(&rc[i], port) || !write_all(rc[i].fd, cmd, n) ||
 		    !resp_read(&rc[i], &kind, &iv, scratch, sizeof(scratch), &bl) ||
 		    kind != RK_STATUS)
-			die("redis idle connection");
+			bench_die("redis idle connection");
 	}
-	sleep_ms(300);
+	bench_sleep_ms(300);
 	long after = rss_kb(pid);
 	for (int i = 0; i < IDLE_CONNS; i++)
 		close(rc[i].fd);
-	(void)stop_child(pid, SIGTERM);
+	(void)bench_stop_child(pid, SIGTERM);
 	return (double)(after - before) * 1024.0 / IDLE_CONNS;
 }
 
@@ -1282,6 +1112,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: relay [--json] [--seconds S] [--senders N] [--receivers N] [--queues Q]\n"
 	        "             [--window W] [--body BYTES] [--relay PATH] [--redis PATH]\n"
+	        "             [--tmp DIR]\n"
 	        "\n"
 	        "Benchmarks the sotto-relay daemon as a message queue on 127.0.0.1 beside\n"
 	        "redis-server (appendfsync always, then everysec) used as a queue, in one run.\n"
@@ -1296,6 +1127,7 @@ static void usage(FILE *f)
 	        "                  %d..%d)\n"
 	        "  --relay PATH    the sotto-relay binary (default %s)\n"
 	        "  --redis PATH    the redis-server binary (default /usr/bin/redis-server)\n"
+	        "  --tmp DIR       where the relays and redis-servers live (default /tmp)\n"
 	        "  --help          this text\n",
 	        THREADS_MAX, THREADS_MAX, QUEUES_MAX, WINDOW_DEFAULT, WINDOW_MAX, BODY_DEFAULT,
 	        BODY_MIN, RELAY_MSG_BODY_MAX, SOTTO_RELAY_BIN);
@@ -1311,55 +1143,46 @@ static bool int_arg(const char *s, long lo, long hi, int *out)
 	return true;
 }
 
+static bool parse_opt(void *user, const char *a, const char *v)
+{
+	struct options *o = user;
+	int body = 0;
+	bool ok = false;
+
+	if (strcmp(a, "--seconds") == 0) {
+		ok = bench_arg_double(v, 0.1, 600, &o->seconds);
+	} else if (strcmp(a, "--senders") == 0) {
+		ok = int_arg(v, 1, THREADS_MAX, &o->senders);
+	} else if (strcmp(a, "--receivers") == 0) {
+		ok = int_arg(v, 1, THREADS_MAX, &o->receivers);
+	} else if (strcmp(a, "--queues") == 0) {
+		ok = int_arg(v, 1, QUEUES_MAX, &o->queues[0]);
+		o->n_runs = 1;
+	} else if (strcmp(a, "--window") == 0) {
+		ok = int_arg(v, 1, WINDOW_MAX, &o->window);
+	} else if (strcmp(a, "--body") == 0) {
+		ok = int_arg(v, BODY_MIN, RELAY_MSG_BODY_MAX, &body);
+		o->body = (size_t)body;
+	} else if (strcmp(a, "--redis") == 0) {
+		o->redis_bin = v;
+		ok = true;
+	}
+	return ok;
+}
+
+/* Exits 2 on bad usage; -1 when every queue count cannot serve S senders and R receivers. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	int body = BODY_DEFAULT;
 	*o = (struct options){.seconds = 5.0,
 	                      .senders = 4,
 	                      .receivers = 4,
 	                      .window = WINDOW_DEFAULT,
 	                      .queues = {64, 1000},
 	                      .n_runs = 2,
-	                      .relay_bin = SOTTO_RELAY_BIN,
-	                      .redis_bin = "/usr/bin/redis-server"};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end = NULL;
-		bool ok = v != NULL;
-		if (strcmp(a, "--json") == 0) {
-			o->json = true;
-			continue;
-		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		} else if (!ok) {
-			return -1;
-		} else if (strcmp(a, "--seconds") == 0) {
-			o->seconds = strtod(v, &end);
-			ok = *end == '\0' && o->seconds >= 0.1 && o->seconds <= 600;
-		} else if (strcmp(a, "--senders") == 0) {
-			ok = int_arg(v, 1, THREADS_MAX, &o->senders);
-		} else if (strcmp(a, "--receivers") == 0) {
-			ok = int_arg(v, 1, THREADS_MAX, &o->receivers);
-		} else if (strcmp(a, "--queues") == 0) {
-			ok = int_arg(v, 1, QUEUES_MAX, &o->queues[0]);
-			o->n_runs = 1;
-		} else if (strcmp(a, "--window") == 0) {
-			ok = int_arg(v, 1, WINDOW_MAX, &o->window);
-		} else if (strcmp(a, "--body") == 0) {
-			ok = int_arg(v, BODY_MIN, RELAY_MSG_BODY_MAX, &body);
-		} else if (strcmp(a, "--relay") == 0) {
-			o->relay_bin = v;
-		} else if (strcmp(a, "--redis") == 0) {
-			o->redis_bin = v;
-		} else {
-			ok = false;
-		}
-		if (!ok)
-			return -1;
-		i++;
-	}
-	o->body = (size_t)body;
+	                      .body = BODY_DEFAULT,
+	                      .redis_bin = "/usr/bin/redis-server",
+	                      .args = {.relay_bin = SOTTO_RELAY_BIN, .tmp = "/tmp"}};
+	bench_parse_args(argc, argv, &o->args, usage, parse_opt, o);
 	for (int k = 0; k < o->n_runs; k++) {
 		if (o->queues[k] < o->senders || o->queues[k] < o->receivers)
 			return -1;
@@ -1385,7 +1208,7 @@ static void check_result(const struct options *o, const char *what, const struct
 		fprintf(stderr, "relay bench: %s: %lu errors (refused sends or bad deliveries)\n",
 		        what, res->errors);
 	if (res->delivered > res->sent_ok + (unsigned long)(o->senders * o->window))
-		die("more deliveries than acknowledged sends: the counting is wrong");
+		bench_die("more deliveries than acknowledged sends: the counting is wrong");
 }
 
 struct figures {
@@ -1400,7 +1223,7 @@ static void measure(const struct options *o, int n_queues, uint8_t *filler, stru
 	f->queues = n_queues;
 	r.q = calloc((size_t)n_queues, sizeof(*r.q));
 	if (r.q == NULL)
-		die("out of memory");
+		bench_die("out of memory");
 	run_init(&r, o, n_queues, filler);
 	bench_relay(&r, &f->relay);
 	check_result(o, "relay", &f->relay);
@@ -1497,30 +1320,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (sodium_init() < 0)
-		die("libsodium");
-	if (access(o.relay_bin, X_OK) != 0 || access(o.redis_bin, X_OK) != 0)
-		die("sotto-relay or redis-server not found (see --relay, --redis)");
+		bench_die("libsodium");
+	if (access(o.args.relay_bin, X_OK) != 0 || access(o.redis_bin, X_OK) != 0)
+		bench_die("sotto-relay or redis-server not found (see --relay, --redis)");
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, on_alarm);
 	/* the whole run is bounded: three runs per queue count plus setup and idle */
-	alarm((unsigned)(o.n_runs * 3 * (o.seconds + 60) + 180));
-	snprintf(g_tmpdir, sizeof(g_tmpdir), "/tmp/sotto-bench-relay-XXXXXX");
-	if (mkdtemp(g_tmpdir) == NULL)
-		die("mkdtemp");
-	atexit(cleanup);
+	bench_init("relay", o.args.tmp, (unsigned)(o.n_runs * 3 * (o.seconds + 60) + 180));
 	randombytes_buf(filler, sizeof(filler));
-	if (!o.json)
+	if (!o.args.json)
 		fprintf(stderr, "measuring, %.1f s per figure...\n", o.seconds);
 	for (int k = 0; k < o.n_runs; k++)
 		measure(&o, o.queues[k], filler, &f[k]);
 	double idle = idle_relay(&o);
 	double idle_r = idle_redis(&o);
-	if (o.json)
+	if (o.args.json)
 		print_json(&o, f, idle, idle_r);
 	else
 		print_table(&o, f, idle, idle_r);
