@@ -11,10 +11,11 @@ SOTTO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # fuzzing and sanitizers under clang: clang and its runtime libraries;
 # coverage: gcovr; symbol check: binutils (nm); the fault-injection network
 # test: iproute2, iptables and libnetfilter-queue (packet delay and loss in
-# user space where the kernel has no netem); the operator-view test: gdb (gcore).
+# user space where the kernel has no netem); the operator-view test: gdb (gcore);
+# the purge check of the CLI test: sqlite3 (reads the stored records).
 SOTTO_PACKAGES=(gcc clang libclang-rt-14-dev llvm cmake make pkg-config binutils
 	libsodium-dev libuv1-dev libsqlite3-dev libqrencode-dev libcmocka-dev libjansson-dev tmux gcovr
-	iproute2 iptables libnetfilter-queue-dev gdb)
+	iproute2 iptables libnetfilter-queue-dev gdb sqlite3)
 # bench only (bench/e2e's baselines and bench/relay's redis-server; never
 # linked into libsotto):
 SOTTO_PACKAGES+=(libsignal-protocol-c-dev libolm-dev libssl-dev redis-server)

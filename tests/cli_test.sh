@@ -184,6 +184,46 @@ grep -qE '^#[0-9]+ +deleted +bobby' "$tmp/out" || fail "contacts --all: $(cat "$
 expect_exit 0 "the history of a deleted contact stays readable" s alice chat bobby
 out_has "me: hello bob"
 
+# --- purge: no piece of the purged records is left in any file ------------------
+# The sealed records of alice's history as stored (read with the sqlite3
+# tool); the search finds each of them in the profile's files before the
+# purge (the control), and no 16-byte piece of the purged ones after it.
+records() { sqlite3 -readonly "$home/alice/store.db" "SELECT lower(hex(rec)) FROM messages"; }
+# pieces_found FILE: how many records of FILE have a 16-byte piece in alice's files
+pieces_found() {
+	local f rec off n=0
+	for f in "$home"/alice/*; do
+		od -An -v -tx1 "$f" | tr -d ' \n'
+		echo
+	done >"$tmp/alice.hex"
+	while read -r rec; do
+		for off in 0 32 64 96; do
+			[ ${#rec} -ge $((off + 32)) ] || continue
+			if grep -qF "${rec:$off:32}" "$tmp/alice.hex"; then
+				n=$((n + 1))
+				break
+			fi
+		done
+	done <"$1"
+	echo "$n"
+}
+records >"$tmp/before" || fail "sqlite3 could not read alice's records"
+n_before=$(wc -l <"$tmp/before")
+[ "$(pieces_found "$tmp/before")" -eq "$n_before" ] && [ "$n_before" -gt 0 ] ||
+	fail "the search does not find alice's $n_before records"
+check "the search finds every stored record ($n_before) before the purge"
+expect_exit 0 "delete --purge removes a deleted contact and its history" s alice delete bobby --purge
+records >"$tmp/after"
+grep -vxFf "$tmp/after" "$tmp/before" >"$tmp/purged"
+[ -s "$tmp/purged" ] || fail "the purge removed no record"
+n_left=$(pieces_found "$tmp/purged")
+[ "$n_left" -eq 0 ] || fail "$n_left purged records still in alice's files"
+check "no piece of the $(wc -l <"$tmp/purged") purged records is left in any file of the profile"
+expect_exit 0 "contacts --all after the purge" s alice contacts --all
+grep -q bobby "$tmp/out" && fail "the purged contact is still listed: $(cat "$tmp/out")"
+check "a purged contact is no longer listed"
+expect_exit 6 "nor found by name (exit 6)" s alice chat bobby
+
 # --- the profile lock ------------------------------------------------------------
 "$sotto" --home "$home" --profile alice receive --wait 60 </dev/null >"$tmp/lock-recv.log" 2>&1 &
 lpid=$!

@@ -24,12 +24,11 @@ static int delete_contact(struct cmd_run *r, const struct cli_opts *g, const cha
 	if (rc != SOTTO_OK)
 		return cli_fail(rc, "cannot delete %s", name);
 	printf("deleted %s%s\n", name, purge ? " and its history" : "");
-	if (c.state == CLIENT_AGENT_DELETED)
-		return CLI_EXIT_OK; /* nothing is left on any relay */
 	/*
 	 * Our queue is deleted on its relay and the contact told (LEAVE, when
 	 * a session exists): wait a little for both, so that the contact
-	 * learns it now rather than the next time sotto runs.
+	 * learns it now rather than the next time sotto runs. A purged contact
+	 * is removed once that is done (at once for one deleted before).
 	 */
 	if (!cmd_flush(&r->s, c.id, session_timeout_ms(g, DELETE_TIMEOUT_S_DEFAULT)))
 		cli_warn("the relay did not answer yet: the rest (deleting the queue, telling "

@@ -1161,7 +1161,8 @@ sotto_err client_agent_pending(struct client_agent *a, int64_t contact_id, size_
 		if ((rc = agent_outbox_count(a, k->id, &n)) != SOTTO_OK)
 			return rc;
 		*n_outbox += n;
-		if ((k->flags & AGENT_F_DEL_PENDING) != 0)
+		/* a queue still to DEL, or a purged contact still to remove (its next SEND run) */
+		if ((k->flags & (AGENT_F_DEL_PENDING | AGENT_F_PURGE)) != 0)
 			(*n_dels)++;
 	}
 	return SOTTO_OK;

@@ -413,9 +413,10 @@ typedef void client_agent_msg_fn(void *SOTTO_NULLABLE user, const struct client_
 /*
  * What still has to reach a relay for one contact (contact_id) or for all
  * (0): *n_outbox envelopes not yet confirmed by the peer's relay (queued,
- * or sent and unanswered), and *n_dels queues of deleted contacts not yet
- * deleted on ours. Both 0: everything asked of the agent so far is done on
- * the relays (a front end about to exit can wait for that). Errors:
+ * or sent and unanswered), and *n_dels deleted contacts whose queue is not
+ * yet deleted on our relay or which, purged, are not yet removed. Both 0:
+ * everything asked of the agent so far is done, on the relays and in the
+ * store (a front end about to exit can wait for that). Errors:
  * SOTTO_ERR_NOT_FOUND (no such contact), SOTTO_ERR_IO, SOTTO_ERR_NOMEM.
  */
 SOTTO_NODISCARD sotto_err client_agent_pending(struct client_agent *a, int64_t contact_id,
