@@ -39,6 +39,7 @@
 #include "net/session.h"
 #include "relay/cmd.h"
 #include "relay/server.h"
+#include "relay/relay_testlib.h"
 #include "relay/store.h"
 #include "test_util.h"
 
@@ -61,6 +62,7 @@
 
 enum {
 	GUARD_MS = 30000,           /* fails the test; never reached when things work */
+	WORLD_SEED = 777,           /* seeds the relay context's tu_rng */
 	POLL_MS = 5,                /* how often the poll timer looks at the scenario */
 	CHAT_ROUNDS = 3,            /* rounds the good client must finish after the event */
 	N_CONNS = 8,                /* max_connections of the connection test */
@@ -72,270 +74,14 @@ enum {
 	FD_LIMIT = 8192,            /* RLIMIT_NOFILE the flood and memory tests need at most */
 };
 
-struct world;
-typedef void world_fn(struct world *w);
-
-struct world {
-	uv_loop_t loop;
-	struct tu_alloc alloc;
-	struct tu_rng rng;
-	sotto_ctx *ctx;
-	char dir[64];
-	char store_dir[96];
-	struct relay_store *store;
-	struct x25519_keypair relay_kp;
-	struct net_addr addr;
-	struct relay_server *server;
-	struct relay_stats final_stats; /* taken just before the server closes */
-	uv_timer_t guard, poll;
-	world_fn *on_poll; /* the scenario's look at its state, every POLL_MS */
-	bool guard_fired;
-	bool finished;
-	unsigned n_errors; /* expectations broken inside callbacks */
-	char first_error[160];
-	void *scenario;
-};
-
-#define EXPECT(w, cond)                                                                            \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			expect_failed((w), #cond, __LINE__);                                       \
-	} while (0)
-
-static void expect_failed(struct world *w, const char *what, int line)
-{
-	if (w->n_errors++ == 0)
-		snprintf(w->first_error, sizeof(w->first_error), "line %d: %s", line, what);
-}
-
-static void on_guard(uv_timer_t *t)
-{
-	struct world *w = t->data;
-	w->guard_fired = true;
-	uv_stop(&w->loop);
-}
-
-static void on_poll(uv_timer_t *t)
-{
-	struct world *w = t->data;
-	if (w->on_poll != NULL && !w->finished)
-		w->on_poll(w);
-}
-
-static void world_init(struct world *w, const struct relay_server_config *cfg)
-{
-	memset(w, 0, sizeof(*w));
-	assert_int_equal(uv_loop_init(&w->loop), 0);
-	tu_rng_init(&w->rng, 777);
-	w->ctx = tu_ctx(&w->alloc, &w->rng, NULL);
-	snprintf(w->dir, sizeof(w->dir), "/tmp/sotto-limits-test-XXXXXX");
-	assert_non_null(mkdtemp(w->dir));
-	snprintf(w->store_dir, sizeof(w->store_dir), "%s/relay", w->dir);
-	assert_int_equal(relay_store_new(w->ctx, w->store_dir, NULL, &w->store), SOTTO_OK);
-	x25519_keypair_generate(w->ctx, &w->relay_kp);
-	assert_int_equal(relay_server_new(w->ctx, &w->loop, "127.0.0.1", 0, &w->relay_kp, w->store,
-	                                  cfg, &w->server),
-	                 SOTTO_OK);
-	memcpy(w->addr.key, w->relay_kp.pub, NET_ADDR_KEY_LEN);
-	memcpy(w->addr.host, "127.0.0.1", 10);
-	w->addr.port = relay_server_port(w->server);
-	assert_true(w->addr.port != 0);
-	assert_int_equal(uv_timer_init(&w->loop, &w->guard), 0);
-	w->guard.data = w;
-	assert_int_equal(uv_timer_start(&w->guard, on_guard, GUARD_MS, 0), 0);
-	assert_int_equal(uv_timer_init(&w->loop, &w->poll), 0);
-	w->poll.data = w;
-	assert_int_equal(uv_timer_start(&w->poll, on_poll, POLL_MS, POLL_MS), 0);
-}
-
-/* Closes the server and the timers: the loop then runs dry and returns. */
-static void world_finish(struct world *w)
-{
-	if (w->finished)
-		return;
-	w->finished = true;
-	relay_core_stats(relay_server_core(w->server), &w->final_stats);
-	relay_server_close(w->server);
-	w->server = NULL;
-	uv_close((uv_handle_t *)&w->guard, NULL);
-	uv_close((uv_handle_t *)&w->poll, NULL);
-}
-
-/* Runs the loop to the end, closes the store; nothing may be left allocated. */
-static void world_run_and_free(struct world *w)
-{
-	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm"};
-	char path[160];
-
-	uv_run(&w->loop, UV_RUN_DEFAULT);
-	if (w->guard_fired)
-		fail_msg("guard timer fired: the scenario hung");
-	if (w->n_errors != 0)
-		fail_msg("%u broken expectations, first: %s", w->n_errors, w->first_error);
-	assert_int_equal(uv_loop_close(&w->loop), 0);
-	relay_store_free(w->store);
-	sotto_ctx_free(w->ctx);
-	assert_int_equal(w->alloc.n_live, 0);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", w->store_dir, names[i]);
-		(void)unlink(path);
-	}
-	(void)rmdir(w->store_dir);
-	(void)rmdir(w->dir);
-}
-
-static struct relay_stats world_stats(struct world *w)
+static struct relay_stats world_stats(struct rt_world *w)
 {
 	struct relay_stats st;
 	relay_core_stats(relay_server_core(w->server), &st);
 	return st;
 }
 
-/* ---- good clients over net_conn ---- */
-
-struct cli;
-typedef void cli_fn(struct cli *c);
-/* r parsed from tx (tx_len bytes, borrowed for the call). */
-typedef void cli_resp_fn(struct cli *c, const struct relay_resp *r, const uint8_t *tx,
-                         size_t tx_len);
-
-struct cli {
-	struct world *w;
-	struct net_conn *conn;
-	uint8_t session_id[NET_SESSION_ID_LEN];
-	cli_fn *on_open;
-	cli_resp_fn *on_resp;
-	bool is_open, is_closed;
-	sotto_err close_reason;
-	void *scenario;
-};
-
-/* A queue as its recipient and sender know it. */
-struct keys {
-	uint8_t rid[RELAY_ID_LEN];
-	uint8_t sid[RELAY_ID_LEN];
-	struct x25519_keypair rk, sk;
-	uint8_t k_rauth[RELAY_KEY_LEN];
-	uint8_t k_deliver[RELAY_KEY_LEN];
-	uint8_t k_sauth[RELAY_KEY_LEN];
-};
-
-static void cli_on_open(void *user, struct net_conn *conn, const uint8_t *sid, uint16_t version)
-{
-	struct cli *c = user;
-	(void)conn;
-	(void)version;
-	memcpy(c->session_id, sid, NET_SESSION_ID_LEN);
-	c->is_open = true;
-	if (c->on_open != NULL)
-		c->on_open(c);
-}
-
-static void cli_on_block(void *user, struct net_conn *conn, const uint8_t *content, size_t len)
-{
-	struct cli *c = user;
-	struct relay_batch batch;
-	struct relay_resp r;
-	(void)conn;
-
-	EXPECT(c->w, relay_batch_parse(&batch, content, len) == SOTTO_OK);
-	for (size_t i = 0; i < batch.n_tx && !c->is_closed; i++) {
-		EXPECT(c->w, relay_resp_parse(&r, batch.tx[i].buf, batch.tx[i].len) == SOTTO_OK);
-		if (c->on_resp != NULL)
-			c->on_resp(c, &r, batch.tx[i].buf, batch.tx[i].len);
-	}
-}
-
-static void cli_on_close(void *user, struct net_conn *conn, sotto_err reason)
-{
-	struct cli *c = user;
-	(void)conn;
-	c->is_closed = true;
-	c->close_reason = reason;
-	c->conn = NULL;
-}
-
-static void cli_dial(struct world *w, struct cli *c, void *scenario, cli_fn *on_open,
-                     cli_resp_fn *on_resp)
-{
-	struct net_conn_callbacks cb = {.on_open = cli_on_open,
-	                                .on_block = cli_on_block,
-	                                .on_close = cli_on_close,
-	                                .user = c};
-	memset(c, 0, sizeof(*c));
-	c->w = w;
-	c->scenario = scenario;
-	c->on_open = on_open;
-	c->on_resp = on_resp;
-	EXPECT(w, net_conn_dial(w->ctx, &w->loop, &w->addr, NULL, &cb, &c->conn) == SOTTO_OK);
-}
-
-static void cli_close(struct cli *c)
-{
-	if (c->conn != NULL && !c->is_closed)
-		net_conn_close(c->conn);
-}
-
-/* Sends content as one block, whatever it holds. */
-static void cli_send_block(struct cli *c, const uint8_t *content, size_t len)
-{
-	EXPECT(c->w, c->conn != NULL && net_conn_send(c->conn, content, len) == SOTTO_OK);
-}
-
-/* Sends one transmission (any bytes) alone in a well-formed batch. */
-static void cli_send_tx(struct cli *c, const uint8_t *tx, size_t tx_len)
-{
-	static uint8_t buf[RELAY_BLOCK_CONTENT_MAX];
-	struct relay_batch_writer bw;
-	size_t len;
-
-	relay_batch_writer_init(&bw, buf);
-	EXPECT(c->w, relay_batch_writer_add(&bw, tx, tx_len) == SOTTO_OK);
-	EXPECT(c->w, relay_batch_writer_finish(&bw, &len) == SOTTO_OK);
-	cli_send_block(c, buf, len);
-}
-
-/*
- * Encodes cmd (MAC'd under key for this connection unless key is NULL) into
- * tx (RELAY_CMD_MAX_LEN bytes) and returns its length.
- */
-static size_t cli_encode(struct cli *c, uint8_t *tx, const struct relay_cmd *cmd,
-                         const uint8_t *key)
-{
-	size_t len = 0;
-
-	EXPECT(c->w, relay_cmd_encode(tx, RELAY_CMD_MAX_LEN, &len, cmd, key,
-	                              key != NULL ? c->session_id : NULL) == SOTTO_OK);
-	return len;
-}
-
-static void cli_send(struct cli *c, const struct relay_cmd *cmd, const uint8_t *key)
-{
-	static uint8_t tx[RELAY_CMD_MAX_LEN];
-	cli_send_tx(c, tx, cli_encode(c, tx, cmd, key));
-}
-
-static void send_new(struct cli *c, struct keys *k, uint32_t corr)
-{
-	struct relay_cmd cmd;
-
-	x25519_keypair_generate(c->w->ctx, &k->rk);
-	x25519_keypair_generate(c->w->ctx, &k->sk);
-	relay_cmd_init(&cmd, RELAY_CMD_NEW, corr, NULL);
-	memcpy(cmd.key, k->rk.pub, RELAY_KEY_LEN);
-	cli_send(c, &cmd, NULL);
-}
-
-/* IDS: the queue's IDs and the keys both ends derive. */
-static void take_ids(struct world *w, struct keys *k, const struct relay_resp *r)
-{
-	memcpy(k->rid, r->rid, RELAY_ID_LEN);
-	memcpy(k->sid, r->sid, RELAY_ID_LEN);
-	EXPECT(w, relay_keys_recipient(k->k_rauth, k->k_deliver, k->rk.priv, r->srk) == SOTTO_OK);
-	EXPECT(w, relay_keys_sender(k->k_sauth, k->sk.priv, r->ssk) == SOTTO_OK);
-}
-
-static void send_body_flags(struct cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t corr,
+static void send_body_flags(struct rt_cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t corr,
                             uint8_t flags)
 {
 	static const uint8_t body[] = "chat";
@@ -345,10 +91,10 @@ static void send_body_flags(struct cli *c, const uint8_t sid[RELAY_ID_LEN], uint
 	cmd.body = body;
 	cmd.body_len = sizeof(body);
 	cmd.flags = flags;
-	cli_send(c, &cmd, NULL); /* unsecured queue: no MAC */
+	rt_cli_send(c, &cmd, NULL); /* unsecured queue: no MAC */
 }
 
-static void send_body(struct cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t corr)
+static void send_body(struct rt_cli *c, const uint8_t sid[RELAY_ID_LEN], uint32_t corr)
 {
 	send_body_flags(c, sid, corr, 0);
 }
@@ -363,15 +109,15 @@ static bool is_err(const struct relay_resp *r, uint32_t corr, enum relay_err err
 enum { CHAT_NEW = 1, CHAT_SEND = 2, CHAT_GET = 3, CHAT_ACK = 4 };
 
 struct chat {
-	struct cli c;
-	struct keys k;
+	struct rt_cli c;
+	struct rt_keys k;
 	unsigned rounds;                   /* SEND, GET, ACK cycles finished */
 	bool is_stopping;                  /* finish the round in flight, then stay quiet */
 	uint8_t get_tx[RELAY_CMD_MAX_LEN]; /* the last authorised GET, as sent */
 	size_t get_tx_len;
 };
 
-static void chat_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
+static void chat_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
 {
 	struct chat *ch = (struct chat *)c;
 	static uint8_t plain[RELAY_DELIVERY_PLAIN_MAX];
@@ -381,43 +127,43 @@ static void chat_resp(struct cli *c, const struct relay_resp *r, const uint8_t *
 	(void)len;
 
 	if (r->code == RELAY_RESP_IDS && r->corr == CHAT_NEW) {
-		take_ids(c->w, &ch->k, r);
+		rt_take_ids(c->w, &ch->k, r);
 		send_body(c, ch->k.sid, CHAT_SEND);
 	} else if (r->code == RELAY_RESP_OK && r->corr == CHAT_SEND) {
 		relay_cmd_init(&cmd, RELAY_CMD_GET, CHAT_GET, ch->k.rid);
-		ch->get_tx_len = cli_encode(c, ch->get_tx, &cmd, ch->k.k_rauth);
-		cli_send_tx(c, ch->get_tx, ch->get_tx_len);
+		ch->get_tx_len = rt_cli_encode(c, ch->get_tx, &cmd, ch->k.k_rauth);
+		rt_cli_send_tx(c, ch->get_tx, ch->get_tx_len);
 	} else if (r->code == RELAY_RESP_MSG && r->corr == CHAT_GET) {
-		EXPECT(c->w, relay_msg_open(&m, plain, r, ch->k.k_deliver) == SOTTO_OK);
-		EXPECT(c->w, m.body_len == 5 && memcmp(m.body, "chat", 5) == 0);
+		RT_EXPECT(c->w, relay_msg_open(&m, plain, r, ch->k.k_deliver) == SOTTO_OK);
+		RT_EXPECT(c->w, m.body_len == 5 && memcmp(m.body, "chat", 5) == 0);
 		relay_cmd_init(&cmd, RELAY_CMD_ACK, CHAT_ACK, ch->k.rid);
 		memcpy(cmd.msg_id, r->msg_id, RELAY_MSG_ID_LEN);
-		cli_send(c, &cmd, ch->k.k_rauth);
+		rt_cli_send(c, &cmd, ch->k.k_rauth);
 	} else if (r->code == RELAY_RESP_OK && r->corr == CHAT_ACK) {
 		ch->rounds++;
 		if (!ch->is_stopping)
 			send_body(c, ch->k.sid, CHAT_SEND);
 	} else {
-		expect_failed(c->w, "unexpected answer to the good client", __LINE__);
+		rt_expect_failed(c->w, "unexpected answer to the good client", __LINE__);
 	}
 }
 
-static void chat_open(struct cli *c)
+static void chat_open(struct rt_cli *c)
 {
 	struct chat *ch = (struct chat *)c;
-	send_new(c, &ch->k, CHAT_NEW);
+	rt_send_new(c, &ch->k, CHAT_NEW);
 }
 
-static void chat_start(struct world *w, struct chat *ch)
+static void chat_start(struct rt_world *w, struct chat *ch)
 {
 	memset(ch, 0, sizeof(*ch));
-	cli_dial(w, &ch->c, NULL, chat_open, chat_resp);
+	rt_cli_dial(w, &ch->c, NULL, chat_open, chat_resp);
 }
 
 /* ---- raw POSIX sockets ---- */
 
 /* Connects to the relay (non-blocking connects may still be in progress); -1 on failure. */
-static int raw_connect(struct world *w, bool is_nonblocking)
+static int raw_connect(struct rt_world *w, bool is_nonblocking)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM | (is_nonblocking ? SOCK_NONBLOCK : 0), 0);
@@ -476,14 +222,14 @@ static void raise_fd_limit(void)
 /* ---- messages per queue ---- */
 
 struct quota {
-	struct world *w;
-	struct cli a;
-	struct keys k;
+	struct rt_world *w;
+	struct rt_cli a;
+	struct rt_keys k;
 	uint32_t n_ok;
 	bool got_quota, got_msg, got_ack, got_stuck, got_send_after_ack, got_quota_again;
 };
 
-static void quota_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
+static void quota_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
 {
 	struct quota *q = c->scenario;
 	struct relay_cmd cmd;
@@ -491,21 +237,21 @@ static void quota_resp(struct cli *c, const struct relay_resp *r, const uint8_t 
 	(void)len;
 
 	if (r->code == RELAY_RESP_IDS && r->corr == 1) {
-		take_ids(q->w, &q->k, r);
+		rt_take_ids(q->w, &q->k, r);
 		send_body(c, q->k.sid, 10);
 	} else if (r->code == RELAY_RESP_OK && r->corr >= 10 && r->corr < 14) {
 		q->n_ok++;
 		send_body(c, q->k.sid, r->corr + 1);
 	} else if (is_err(r, 14, RELAY_ERR_QUOTA)) {
-		EXPECT(q->w, memcmp(r->entity, q->k.sid, RELAY_ID_LEN) == 0);
+		RT_EXPECT(q->w, memcmp(r->entity, q->k.sid, RELAY_ID_LEN) == 0);
 		q->got_quota = true;
 		relay_cmd_init(&cmd, RELAY_CMD_GET, 20, q->k.rid);
-		cli_send(c, &cmd, q->k.k_rauth);
+		rt_cli_send(c, &cmd, q->k.k_rauth);
 	} else if (r->code == RELAY_RESP_MSG && r->corr == 20) {
 		q->got_msg = true;
 		relay_cmd_init(&cmd, RELAY_CMD_ACK, 21, q->k.rid);
 		memcpy(cmd.msg_id, r->msg_id, RELAY_MSG_ID_LEN);
-		cli_send(c, &cmd, q->k.k_rauth);
+		rt_cli_send(c, &cmd, q->k.k_rauth);
 	} else if (r->code == RELAY_RESP_OK && r->corr == 21) {
 		q->got_ack = true;
 		send_body(c, q->k.sid, 22);
@@ -518,31 +264,31 @@ static void quota_resp(struct cli *c, const struct relay_resp *r, const uint8_t 
 		send_body(c, q->k.sid, 24);
 	} else if (is_err(r, 24, RELAY_ERR_QUOTA)) {
 		q->got_quota_again = true;
-		cli_close(c);
-		world_finish(q->w);
+		rt_cli_close(c);
+		rt_world_finish(q->w);
 	} else {
-		expect_failed(q->w, "unexpected answer", __LINE__);
+		rt_expect_failed(q->w, "unexpected answer", __LINE__);
 	}
 }
 
-static void quota_open(struct cli *c)
+static void quota_open(struct rt_cli *c)
 {
 	struct quota *q = c->scenario;
-	send_new(c, &q->k, 1);
+	rt_send_new(c, &q->k, 1);
 }
 
 static void limits__quota__fifth_send_refused_until_ack(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct quota q;
 	struct relay_server_config cfg = {.core = {.quota = 4}};
 	(void)state;
 
 	memset(&q, 0, sizeof(q));
-	world_init(&w, &cfg);
+	rt_world_init(&w, &cfg, WORLD_SEED, GUARD_MS, POLL_MS);
 	q.w = &w;
-	cli_dial(&w, &q.a, &q, quota_open, quota_resp);
-	world_run_and_free(&w);
+	rt_cli_dial(&w, &q.a, &q, quota_open, quota_resp);
+	rt_world_run_and_free(&w);
 	assert_int_equal(q.n_ok, 4);
 	assert_true(q.got_quota && q.got_msg && q.got_ack);
 	assert_true(q.got_stuck && q.got_send_after_ack && q.got_quota_again);
@@ -553,33 +299,33 @@ static void limits__quota__fifth_send_refused_until_ack(void **state)
 /* ---- queues created per connection per minute ---- */
 
 struct rate {
-	struct world *w;
-	struct cli a, b;
-	struct keys k;
+	struct rt_world *w;
+	struct rt_cli a, b;
+	struct rt_keys k;
 	uint32_t n_ids_a;
 	bool got_rate, got_ids_b;
 };
 
-static void rate_b_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
+static void rate_b_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
 {
 	struct rate *rt = c->scenario;
 	(void)tx;
 	(void)len;
 
-	EXPECT(rt->w, r->code == RELAY_RESP_IDS && r->corr == 1);
+	RT_EXPECT(rt->w, r->code == RELAY_RESP_IDS && r->corr == 1);
 	rt->got_ids_b = true;
-	cli_close(&rt->a);
-	cli_close(&rt->b);
-	world_finish(rt->w);
+	rt_cli_close(&rt->a);
+	rt_cli_close(&rt->b);
+	rt_world_finish(rt->w);
 }
 
-static void rate_b_open(struct cli *c)
+static void rate_b_open(struct rt_cli *c)
 {
 	struct rate *rt = c->scenario;
-	send_new(c, &rt->k, 1);
+	rt_send_new(c, &rt->k, 1);
 }
 
-static void rate_a_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
+static void rate_a_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
 {
 	struct rate *rt = c->scenario;
 	(void)tx;
@@ -587,33 +333,33 @@ static void rate_a_resp(struct cli *c, const struct relay_resp *r, const uint8_t
 
 	if (r->code == RELAY_RESP_IDS && r->corr == rt->n_ids_a + 1) {
 		rt->n_ids_a++;
-		send_new(c, &rt->k, rt->n_ids_a + 1);
+		rt_send_new(c, &rt->k, rt->n_ids_a + 1);
 	} else if (is_err(r, 4, RELAY_ERR_RATE)) {
 		rt->got_rate = true;
-		cli_dial(rt->w, &rt->b, rt, rate_b_open, rate_b_resp);
+		rt_cli_dial(rt->w, &rt->b, rt, rate_b_open, rate_b_resp);
 	} else {
-		expect_failed(rt->w, "unexpected answer", __LINE__);
+		rt_expect_failed(rt->w, "unexpected answer", __LINE__);
 	}
 }
 
-static void rate_a_open(struct cli *c)
+static void rate_a_open(struct rt_cli *c)
 {
 	struct rate *rt = c->scenario;
-	send_new(c, &rt->k, 1);
+	rt_send_new(c, &rt->k, 1);
 }
 
 static void limits__rate__fourth_new_refused_other_connection_unaffected(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct rate rt;
 	struct relay_server_config cfg = {.core = {.new_per_minute = 3}};
 	(void)state;
 
 	memset(&rt, 0, sizeof(rt));
-	world_init(&w, &cfg);
+	rt_world_init(&w, &cfg, WORLD_SEED, GUARD_MS, POLL_MS);
 	rt.w = &w;
-	cli_dial(&w, &rt.a, &rt, rate_a_open, rate_a_resp);
-	world_run_and_free(&w);
+	rt_cli_dial(&w, &rt.a, &rt, rate_a_open, rate_a_resp);
+	rt_world_run_and_free(&w);
 	assert_int_equal(rt.n_ids_a, 3);
 	assert_true(rt.got_rate && rt.got_ids_b);
 	assert_int_equal(w.final_stats.n_queues_created, 4);
@@ -623,35 +369,35 @@ static void limits__rate__fourth_new_refused_other_connection_unaffected(void **
 /* ---- total connections ---- */
 
 struct conns {
-	struct world *w;
-	struct cli c[N_CONNS];
-	struct cli extra;
+	struct rt_world *w;
+	struct rt_cli c[N_CONNS];
+	struct rt_cli extra;
 	unsigned n_open, n_pongs;
 	bool extra_dialled, pings_sent;
 };
 
-static void conns_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
+static void conns_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
 {
 	struct conns *cs = c->scenario;
 	(void)tx;
 	(void)len;
 
-	EXPECT(cs->w, r->code == RELAY_RESP_PONG && r->corr == 9);
+	RT_EXPECT(cs->w, r->code == RELAY_RESP_PONG && r->corr == 9);
 	cs->n_pongs++;
 }
 
-static void conns_open(struct cli *c)
+static void conns_open(struct rt_cli *c)
 {
 	struct conns *cs = c->scenario;
 
 	if (++cs->n_open == N_CONNS) {
 		cs->extra_dialled = true;
-		cli_dial(cs->w, &cs->extra, cs, NULL, NULL);
+		rt_cli_dial(cs->w, &cs->extra, cs, NULL, NULL);
 	}
 }
 
 /* Once the extra connection is closed, every other one must still answer PING. */
-static void conns_poll(struct world *w)
+static void conns_poll(struct rt_world *w)
 {
 	struct conns *cs = w->scenario;
 	struct relay_cmd cmd;
@@ -662,30 +408,30 @@ static void conns_poll(struct world *w)
 		cs->pings_sent = true;
 		relay_cmd_init(&cmd, RELAY_CMD_PING, 9, NULL);
 		for (size_t i = 0; i < N_CONNS; i++)
-			cli_send(&cs->c[i], &cmd, NULL);
+			rt_cli_send(&cs->c[i], &cmd, NULL);
 	}
 	if (cs->n_pongs < N_CONNS)
 		return;
 	for (size_t i = 0; i < N_CONNS; i++)
-		cli_close(&cs->c[i]);
-	world_finish(w);
+		rt_cli_close(&cs->c[i]);
+	rt_world_finish(w);
 }
 
 static void limits__connections__ninth_closed_at_once_others_keep_working(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct conns *cs = calloc(1, sizeof(*cs));
 	struct relay_server_config cfg = {.conn = {.max_connections = N_CONNS}};
 	(void)state;
 
 	assert_non_null(cs);
-	world_init(&w, &cfg);
+	rt_world_init(&w, &cfg, WORLD_SEED, GUARD_MS, POLL_MS);
 	cs->w = &w;
 	w.scenario = cs;
 	w.on_poll = conns_poll;
 	for (size_t i = 0; i < N_CONNS; i++)
-		cli_dial(&w, &cs->c[i], cs, conns_open, conns_resp);
-	world_run_and_free(&w);
+		rt_cli_dial(&w, &cs->c[i], cs, conns_open, conns_resp);
+	rt_world_run_and_free(&w);
 	assert_int_equal(cs->n_open, N_CONNS);
 	assert_int_equal(cs->n_pongs, N_CONNS);
 	assert_false(cs->extra.is_open);
@@ -698,7 +444,7 @@ static void limits__connections__ninth_closed_at_once_others_keep_working(void *
 /* ---- handshake timeout ---- */
 
 struct hs {
-	struct world *w;
+	struct rt_world *w;
 	struct chat chat;
 	int silent_fd, half_fd;
 	unsigned rounds_at_close; /* the good client's rounds when both were closed */
@@ -706,7 +452,7 @@ struct hs {
 };
 
 /* Starts the raw peers once the good client chats; ends CHAT_ROUNDS rounds after they close. */
-static void hs_poll(struct world *w)
+static void hs_poll(struct rt_world *w)
 {
 	struct hs *h = w->scenario;
 	struct net_session *s = NULL;
@@ -718,11 +464,12 @@ static void hs_poll(struct world *w)
 		h->raw_started = true;
 		h->silent_fd = raw_connect(w, false);
 		h->half_fd = raw_connect(w, false);
-		EXPECT(w, h->silent_fd >= 0 && h->half_fd >= 0);
-		EXPECT(w, net_session_new_client(w->ctx, NULL, w->relay_kp.pub, &s) == SOTTO_OK);
-		EXPECT(w, s != NULL && net_session_start(s, msg1) == SOTTO_OK);
+		RT_EXPECT(w, h->silent_fd >= 0 && h->half_fd >= 0);
+		RT_EXPECT(w, net_session_new_client(w->ctx, NULL, w->relay_kp.pub, &s) == SOTTO_OK);
+		RT_EXPECT(w, s != NULL && net_session_start(s, msg1) == SOTTO_OK);
 		net_session_free(s);
-		EXPECT(w, write(h->half_fd, msg1, sizeof(msg1) / 2) == (ssize_t)(sizeof(msg1) / 2));
+		RT_EXPECT(w,
+		          write(h->half_fd, msg1, sizeof(msg1) / 2) == (ssize_t)(sizeof(msg1) / 2));
 		return;
 	}
 	if (!h->raw_closed) {
@@ -735,25 +482,25 @@ static void hs_poll(struct world *w)
 	if (h->chat.rounds < h->rounds_at_close + CHAT_ROUNDS)
 		return;
 	h->chat.is_stopping = true;
-	cli_close(&h->chat.c);
-	world_finish(w);
+	rt_cli_close(&h->chat.c);
+	rt_world_finish(w);
 }
 
 static void limits__handshake_timeout__silent_and_half_msg1_peers_closed(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct hs *h = calloc(1, sizeof(*h));
 	struct relay_server_config cfg = {.conn = {.handshake_timeout_ms = 200}};
 	(void)state;
 
 	assert_non_null(h);
-	world_init(&w, &cfg);
+	rt_world_init(&w, &cfg, WORLD_SEED, GUARD_MS, POLL_MS);
 	h->w = &w;
 	h->silent_fd = h->half_fd = -1;
 	w.scenario = h;
 	w.on_poll = hs_poll;
 	chat_start(&w, &h->chat);
-	world_run_and_free(&w);
+	rt_world_run_and_free(&w);
 	assert_true(h->raw_closed);
 	assert_true(h->chat.rounds >= h->rounds_at_close + CHAT_ROUNDS);
 	assert_int_equal(w.final_stats.n_connections, 1); /* neither raw peer got a client */
@@ -773,54 +520,54 @@ enum {
 };
 
 struct quiet {
-	struct world *w;
-	struct cli silent, pinger;
-	struct keys k;
+	struct rt_world *w;
+	struct rt_cli silent, pinger;
+	struct rt_keys k;
 	unsigned n_polls, n_pongs, pongs_at_close;
 	bool got_ids, ping_out, silent_seen_closed;
 };
 
-static void quiet_silent_open(struct cli *c)
+static void quiet_silent_open(struct rt_cli *c)
 {
 	struct quiet *q = c->scenario;
-	send_new(c, &q->k, IDLE_NEW); /* one command, then silence */
+	rt_send_new(c, &q->k, IDLE_NEW); /* one command, then silence */
 }
 
-static void quiet_silent_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx,
+static void quiet_silent_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx,
                               size_t len)
 {
 	struct quiet *q = c->scenario;
 	(void)tx;
 	(void)len;
 
-	EXPECT(q->w, r->code == RELAY_RESP_IDS && r->corr == IDLE_NEW);
+	RT_EXPECT(q->w, r->code == RELAY_RESP_IDS && r->corr == IDLE_NEW);
 	q->got_ids = true;
 }
 
-static void quiet_pinger_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx,
+static void quiet_pinger_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx,
                               size_t len)
 {
 	struct quiet *q = c->scenario;
 	(void)tx;
 	(void)len;
 
-	EXPECT(q->w, r->code == RELAY_RESP_PONG && r->corr == IDLE_PING);
+	RT_EXPECT(q->w, r->code == RELAY_RESP_PONG && r->corr == IDLE_PING);
 	q->ping_out = false;
 	q->n_pongs++;
 }
 
 /* PINGs on a period well inside the idle timeout; ends once the pinger outlived it often. */
-static void quiet_poll(struct world *w)
+static void quiet_poll(struct rt_world *w)
 {
 	struct quiet *q = w->scenario;
 	struct relay_cmd cmd;
 
-	EXPECT(w, !q->pinger.is_closed);
+	RT_EXPECT(w, !q->pinger.is_closed);
 	if (q->pinger.is_closed)
-		world_finish(w);
+		rt_world_finish(w);
 	if (q->pinger.is_open && !q->ping_out && ++q->n_polls % PING_EVERY_POLLS == 0) {
 		relay_cmd_init(&cmd, RELAY_CMD_PING, IDLE_PING, NULL);
-		cli_send(&q->pinger, &cmd, NULL);
+		rt_cli_send(&q->pinger, &cmd, NULL);
 		q->ping_out = true;
 	}
 	if (!q->silent_seen_closed) {
@@ -833,25 +580,25 @@ static void quiet_poll(struct world *w)
 	}
 	if (q->n_pongs < q->pongs_at_close + PONGS_AFTER)
 		return;
-	cli_close(&q->pinger);
-	world_finish(w);
+	rt_cli_close(&q->pinger);
+	rt_world_finish(w);
 }
 
 static void limits__idle_timeout__silent_client_closed_pinging_client_kept(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct quiet q;
 	struct relay_server_config cfg = {.conn = {.idle_timeout_ms = IDLE_TIMEOUT_MS}};
 	(void)state;
 
 	memset(&q, 0, sizeof(q));
-	world_init(&w, &cfg);
+	rt_world_init(&w, &cfg, WORLD_SEED, GUARD_MS, POLL_MS);
 	q.w = &w;
 	w.scenario = &q;
 	w.on_poll = quiet_poll;
-	cli_dial(&w, &q.silent, &q, quiet_silent_open, quiet_silent_resp);
-	cli_dial(&w, &q.pinger, &q, NULL, quiet_pinger_resp);
-	world_run_and_free(&w);
+	rt_cli_dial(&w, &q.silent, &q, quiet_silent_open, quiet_silent_resp);
+	rt_cli_dial(&w, &q.pinger, &q, NULL, quiet_pinger_resp);
+	rt_world_run_and_free(&w);
 	assert_true(q.got_ids);
 	assert_true(q.silent_seen_closed);
 	/* The relay hung up on it: the client saw the stream end between frames. */
@@ -880,10 +627,10 @@ enum {
 };
 
 struct hostile {
-	struct world *w;
+	struct rt_world *w;
 	struct chat chat;
-	struct cli h;
-	struct keys k;
+	struct rt_cli h;
+	struct rt_keys k;
 	unsigned step;            /* the HOST_ step whose answer is awaited */
 	unsigned rounds_at_start; /* the good client's rounds when the hostile one began */
 	unsigned rounds_at_done;
@@ -901,7 +648,7 @@ static void host_send_bad_mac(struct hostile *ho, const uint8_t id[RELAY_ID_LEN]
 
 	relay_cmd_init(&cmd, RELAY_CMD_GET, corr, id);
 	memset(cmd.mac, 0xa5, sizeof(cmd.mac));
-	cli_send(&ho->h, &cmd, NULL);
+	rt_cli_send(&ho->h, &cmd, NULL);
 }
 
 /* A PING whose code byte is replaced by one no version defines. */
@@ -912,9 +659,9 @@ static void host_send_unknown_code(struct hostile *ho)
 	size_t len;
 
 	relay_cmd_init(&cmd, RELAY_CMD_PING, HOST_UNKNOWN_CODE, NULL);
-	len = cli_encode(&ho->h, tx, &cmd, NULL);
+	len = rt_cli_encode(&ho->h, tx, &cmd, NULL);
 	tx[36] = 0xc8;
-	cli_send_tx(&ho->h, tx, len);
+	rt_cli_send_tx(&ho->h, tx, len);
 }
 
 /* A SEND whose body length says RELAY_MSG_BODY_MAX + 1, and that many bytes follow. */
@@ -928,12 +675,12 @@ static void host_send_large(struct hostile *ho)
 	relay_cmd_init(&cmd, RELAY_CMD_SEND, HOST_LARGE, ho->k.sid);
 	cmd.body = body;
 	cmd.body_len = sizeof(body);
-	len = cli_encode(&ho->h, tx, &cmd, NULL);
-	EXPECT(ho->w, len == RELAY_CMD_MAX_LEN);
+	len = rt_cli_encode(&ho->h, tx, &cmd, NULL);
+	RT_EXPECT(ho->w, len == RELAY_CMD_MAX_LEN);
 	tx[RELAY_CMD_HEADER_LEN + 1] = (uint8_t)((RELAY_MSG_BODY_MAX + 1) >> 8);
 	tx[RELAY_CMD_HEADER_LEN + 2] = (uint8_t)((RELAY_MSG_BODY_MAX + 1) & 0xff);
 	tx[len] = 0x6b;
-	cli_send_tx(&ho->h, tx, len + 1);
+	rt_cli_send_tx(&ho->h, tx, len + 1);
 }
 
 /* Sends what step asks for. */
@@ -945,15 +692,15 @@ static void host_step(struct hostile *ho)
 	struct relay_cmd cmd;
 
 	switch (ho->step) {
-	case HOST_EMPTY_BATCH: cli_send_block(&ho->h, empty_batch, sizeof(empty_batch)); break;
+	case HOST_EMPTY_BATCH: rt_cli_send_block(&ho->h, empty_batch, sizeof(empty_batch)); break;
 	case HOST_OVERRUN_BATCH:
-		cli_send_block(&ho->h, overrun_batch, sizeof(overrun_batch));
+		rt_cli_send_block(&ho->h, overrun_batch, sizeof(overrun_batch));
 		break;
-	case HOST_SHORT_TX: cli_send_tx(&ho->h, short_tx, sizeof(short_tx)); break;
+	case HOST_SHORT_TX: rt_cli_send_tx(&ho->h, short_tx, sizeof(short_tx)); break;
 	case HOST_PING:
 	case HOST_LAST_PING:
 		relay_cmd_init(&cmd, RELAY_CMD_PING, ho->step, NULL);
-		cli_send(&ho->h, &cmd, NULL);
+		rt_cli_send(&ho->h, &cmd, NULL);
 		break;
 	case HOST_BAD_MAC: host_send_bad_mac(ho, ho->k.rid, HOST_BAD_MAC); break;
 	case HOST_RANDOM_ID:
@@ -962,8 +709,8 @@ static void host_step(struct hostile *ho)
 		break;
 	case HOST_UNKNOWN_CODE: host_send_unknown_code(ho); break;
 	case HOST_LARGE: host_send_large(ho); break;
-	case HOST_REPLAY: cli_send_tx(&ho->h, ho->chat.get_tx, ho->chat.get_tx_len); break;
-	default: expect_failed(ho->w, "no such step", __LINE__); break;
+	case HOST_REPLAY: rt_cli_send_tx(&ho->h, ho->chat.get_tx, ho->chat.get_tx_len); break;
+	default: rt_expect_failed(ho->w, "no such step", __LINE__); break;
 	}
 }
 
@@ -1006,16 +753,16 @@ static bool host_expected(struct hostile *ho, const struct relay_resp *r, const 
 	}
 }
 
-static void host_resp(struct cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
+static void host_resp(struct rt_cli *c, const struct relay_resp *r, const uint8_t *tx, size_t len)
 {
 	struct hostile *ho = c->scenario;
 
 	if (!host_expected(ho, r, tx, len)) {
-		expect_failed(ho->w, "unexpected answer to the hostile client", __LINE__);
+		rt_expect_failed(ho->w, "unexpected answer to the hostile client", __LINE__);
 		return;
 	}
 	if (ho->step == HOST_NEW)
-		take_ids(ho->w, &ho->k, r);
+		rt_take_ids(ho->w, &ho->k, r);
 	if (++ho->step == HOST_DONE) {
 		ho->rounds_at_done = ho->chat.rounds;
 		return;
@@ -1023,15 +770,15 @@ static void host_resp(struct cli *c, const struct relay_resp *r, const uint8_t *
 	host_step(ho);
 }
 
-static void host_open(struct cli *c)
+static void host_open(struct rt_cli *c)
 {
 	struct hostile *ho = c->scenario;
 
 	ho->step = HOST_NEW;
-	send_new(c, &ho->k, HOST_NEW);
+	rt_send_new(c, &ho->k, HOST_NEW);
 }
 
-static void host_poll(struct world *w)
+static void host_poll(struct rt_world *w)
 {
 	struct hostile *ho = w->scenario;
 
@@ -1040,30 +787,30 @@ static void host_poll(struct world *w)
 			return;
 		ho->is_started = true;
 		ho->rounds_at_start = ho->chat.rounds;
-		cli_dial(w, &ho->h, ho, host_open, host_resp);
+		rt_cli_dial(w, &ho->h, ho, host_open, host_resp);
 		return;
 	}
 	if (ho->step != HOST_DONE || ho->chat.rounds < ho->rounds_at_done + CHAT_ROUNDS)
 		return;
 	ho->chat.is_stopping = true;
-	cli_close(&ho->chat.c);
-	cli_close(&ho->h);
-	world_finish(w);
+	rt_cli_close(&ho->chat.c);
+	rt_cli_close(&ho->h);
+	rt_world_finish(w);
 }
 
 static void limits__hostile__answered_in_protocol_good_client_keeps_chatting(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct hostile *ho = calloc(1, sizeof(*ho));
 	(void)state;
 
 	assert_non_null(ho);
-	world_init(&w, NULL);
+	rt_world_init(&w, NULL, WORLD_SEED, GUARD_MS, POLL_MS);
 	ho->w = &w;
 	w.scenario = ho;
 	w.on_poll = host_poll;
 	chat_start(&w, &ho->chat);
-	world_run_and_free(&w);
+	rt_world_run_and_free(&w);
 	assert_int_equal(ho->step, HOST_DONE);
 	assert_true(ho->chat.rounds >= ho->rounds_at_done + CHAT_ROUNDS);
 	assert_true(ho->rounds_at_done > ho->rounds_at_start); /* it chatted meanwhile */
@@ -1088,7 +835,7 @@ static void limits__hostile__answered_in_protocol_good_client_keeps_chatting(voi
 enum { FLOOD_OPENING, FLOOD_REFUSING, FLOOD_CHATTING, FLOOD_DRAINING, FLOOD_LAST_CHAT };
 
 struct flood {
-	struct world *w;
+	struct rt_world *w;
 	struct chat chat;
 	int fds[FLOOD_N];
 	bool is_closed[FLOOD_N];
@@ -1114,7 +861,7 @@ static void flood_open_wave(struct flood *f)
 {
 	for (size_t i = 0; i < FLOOD_WAVE && f->n_opened < FLOOD_N; i++) {
 		int fd = raw_connect(f->w, true);
-		EXPECT(f->w, fd >= 0);
+		RT_EXPECT(f->w, fd >= 0);
 		f->fds[f->n_opened++] = fd;
 	}
 	if (f->n_opened == FLOOD_N)
@@ -1129,7 +876,7 @@ static void flood_close_all(struct flood *f)
 	f->phase = FLOOD_DRAINING;
 }
 
-static void flood_poll(struct world *w)
+static void flood_poll(struct rt_world *w)
 {
 	struct flood *f = w->scenario;
 	const size_t n_refused = FLOOD_N - (FLOOD_MAX - 1); /* the good client holds one slot */
@@ -1153,7 +900,7 @@ static void flood_poll(struct world *w)
 		if (f->chat.rounds < f->rounds_mark + CHAT_ROUNDS)
 			break;
 		flood_scan(f); /* the accepted ones must still be open */
-		EXPECT(w, f->n_closed == n_refused);
+		RT_EXPECT(w, f->n_closed == n_refused);
 		flood_close_all(f);
 		break;
 	case FLOOD_DRAINING:
@@ -1166,15 +913,15 @@ static void flood_poll(struct world *w)
 		if (f->chat.rounds < f->rounds_mark + CHAT_ROUNDS)
 			break;
 		f->chat.is_stopping = true;
-		cli_close(&f->chat.c);
-		world_finish(w);
+		rt_cli_close(&f->chat.c);
+		rt_world_finish(w);
 		break;
 	}
 }
 
 static void limits__flood__excess_connections_closed_good_client_keeps_chatting(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct flood *f = calloc(1, sizeof(*f));
 	struct relay_server_config cfg = {
 	        .conn = {.max_connections = FLOOD_MAX, .handshake_timeout_ms = 25000}};
@@ -1182,12 +929,12 @@ static void limits__flood__excess_connections_closed_good_client_keeps_chatting(
 
 	assert_non_null(f);
 	raise_fd_limit();
-	world_init(&w, &cfg);
+	rt_world_init(&w, &cfg, WORLD_SEED, GUARD_MS, POLL_MS);
 	f->w = &w;
 	w.scenario = f;
 	w.on_poll = flood_poll;
 	chat_start(&w, &f->chat);
-	world_run_and_free(&w);
+	rt_world_run_and_free(&w);
 	print_message("flood: %zu raw connections, %zu closed by the relay at once; descriptors "
 	              "%zu before, %zu at the peak, back to the baseline after\n",
 	              f->n_opened, f->n_closed, f->fds_baseline, f->fds_peak);
@@ -1203,7 +950,7 @@ static void limits__flood__excess_connections_closed_good_client_keeps_chatting(
 /* ---- memory of idle connections ---- */
 
 struct idle {
-	struct world *w;
+	struct rt_world *w;
 	pid_t child;
 	int pipe_fds[2]; /* the child holds its connections until the write end closes */
 	size_t rss_before, rss_open;
@@ -1230,7 +977,7 @@ static sotto_err idle_on_event(void *user, const struct net_event *ev)
 }
 
 /* One blocking handshake from the child; the socket stays open. */
-static bool idle_handshake(struct world *w)
+static bool idle_handshake(struct rt_world *w)
 {
 	struct net_session *s = NULL;
 	uint8_t buf[NET_MSG1_FRAME_LEN];
@@ -1254,7 +1001,7 @@ static bool idle_handshake(struct world *w)
  * The clients live in a child process so that the parent's resident size
  * grows by the relay's share only.
  */
-static void idle_child(struct world *w, const int pipe_fds[2])
+static void idle_child(struct rt_world *w, const int pipe_fds[2])
 {
 	uint8_t b;
 
@@ -1269,7 +1016,7 @@ static void idle_child(struct world *w, const int pipe_fds[2])
 	_exit(0);
 }
 
-static void idle_poll(struct world *w)
+static void idle_poll(struct rt_world *w)
 {
 	struct idle *id = w->scenario;
 	struct relay_stats st = world_stats(w);
@@ -1278,31 +1025,31 @@ static void idle_poll(struct world *w)
 	if (id->phase == 0) {
 		id->phase = 1;
 		id->rss_before = rss_bytes();
-		EXPECT(w, pipe(id->pipe_fds) == 0);
+		RT_EXPECT(w, pipe(id->pipe_fds) == 0);
 		id->child = fork();
 		if (id->child == 0)
 			idle_child(w, id->pipe_fds);
-		EXPECT(w, id->child > 0);
+		RT_EXPECT(w, id->child > 0);
 		(void)close(id->pipe_fds[0]);
 	} else if (id->phase == 1 && st.n_clients == IDLE_N) {
 		id->phase = 2;
 		id->rss_open = rss_bytes();
 		(void)close(id->pipe_fds[1]); /* the child exits and its connections close */
 	} else if (id->phase == 1 && waitpid(id->child, &status, WNOHANG) == id->child) {
-		expect_failed(w, "the child failed a handshake", __LINE__);
+		rt_expect_failed(w, "the child failed a handshake", __LINE__);
 		id->child = -1;
 		(void)close(id->pipe_fds[1]);
-		world_finish(w);
+		rt_world_finish(w);
 	} else if (id->phase == 2 && st.n_clients == 0) {
-		EXPECT(w, waitpid(id->child, &status, 0) == id->child);
-		EXPECT(w, WIFEXITED(status) && WEXITSTATUS(status) == 0);
-		world_finish(w);
+		RT_EXPECT(w, waitpid(id->child, &status, 0) == id->child);
+		RT_EXPECT(w, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		rt_world_finish(w);
 	}
 }
 
 static void limits__idle_memory__relay_holds_no_block_buffers_per_idle_connection(void **state)
 {
-	struct world w;
+	struct rt_world w;
 	struct idle id;
 	struct relay_server_config cfg = {.conn = {.handshake_timeout_ms = 25000}};
 	long long growth;
@@ -1310,11 +1057,11 @@ static void limits__idle_memory__relay_holds_no_block_buffers_per_idle_connectio
 
 	memset(&id, 0, sizeof(id));
 	raise_fd_limit();
-	world_init(&w, &cfg);
+	rt_world_init(&w, &cfg, WORLD_SEED, GUARD_MS, POLL_MS);
 	id.w = &w;
 	w.scenario = &id;
 	w.on_poll = idle_poll;
-	world_run_and_free(&w);
+	rt_world_run_and_free(&w);
 	growth = (long long)id.rss_open - (long long)id.rss_before;
 	print_message("idle connections: %d handshaken, relay RSS %zu -> %zu bytes: %lld bytes "
 	              "per connection\n",
